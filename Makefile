@@ -1,0 +1,33 @@
+# Two commands set everything up: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install browser run train test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[dev]'
+	@touch $@
+
+# Browser tests use Debian's chromium (never `playwright install`, which downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+run: install
+	$(VENV)/bin/tycoon serve
+
+train: install
+	$(VENV)/bin/tycoon train --seed 0 --out artifacts
+
+test: install browser
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache
