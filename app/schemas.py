@@ -1,0 +1,271 @@
+"""The websocket (and HTTP API) contract: every message in and out is one of these models.
+
+The dashboard is written against these field names, so fields may be added but never renamed.
+Server -> client frames carry a `type` of "snapshot", "tick" or "error"; client -> server
+commands are discriminated by `type` too (see `Command`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from app.strategies import StrategyName
+
+SlotStatus = Literal["running", "maintenance", "down"]
+
+# ---------------------------------------------------------------- game state (server -> client)
+
+
+class SlotView(BaseModel):
+    """One turbofan slot of a factory, as of the end of the latest tick.
+
+    `cycle` is the number of cycles the slot's current engine has run; `sensors`, `local_rul`
+    and `federated_rul` are that cycle's readings and predictions. At tick 0 (a new game) the
+    engine is installed but has run no cycle yet: `cycle` is 0, `sensors` is an empty list and
+    both RULs are null. While a slot is down (status "maintenance" or "down") it still shows the
+    engine it last ran; `downtime_left` is the number of further ticks it sits out, and on the
+    tick after it reaches 0 the slot gets a new engine and runs that engine's cycle 1.
+    """
+
+    index: int
+    engine_id: str
+    cycle: int
+    status: SlotStatus
+    downtime_left: int
+    sensors: list[float] = Field(description="The 16 feature values of `cycle` (empty at cycle 0).")
+    local_rul: float | None
+    federated_rul: float | None
+
+
+class FactoryView(BaseModel):
+    """A factory's score and slots. `profit` always equals revenue x active_cycles minus costs."""
+
+    name: str
+    is_player: bool
+    strategy: str
+    allowed_strategies: list[str] = Field(
+        description="Strategies this factory may use now: the player's unlocked ones, or a "
+        "competitor's cap."
+    )
+    profit: float
+    active_cycles: int
+    maintenances: int
+    failures: int
+    slots: list[SlotView]
+
+
+class EventView(BaseModel):
+    """Something worth a line in the dashboard's log: a failure, a maintenance, an unlock..."""
+
+    tick: int
+    factory: str
+    slot: int | None = Field(description="Slot index, or null for factory-wide events.")
+    kind: str = Field(
+        description="failure | maintenance | unlock | offer | hire | strategy | free_play | reset"
+    )
+    message: str
+
+
+class OffersView(BaseModel):
+    """Actions the player is being offered right now (buttons to show)."""
+
+    hire_data_scientist: bool
+    federation: bool
+
+
+class GameStateView(BaseModel):
+    """The whole game as of its latest tick, plus the session's pace."""
+
+    seed: int
+    tick: int
+    running: bool
+    ticks_per_second: float
+    free_play: bool
+    unlocked: list[StrategyName]
+    offers: OffersView
+    factories: list[FactoryView] = Field(description="The player's factory first, then competitors.")
+    events: list[EventView] = Field(description="The most recent events, oldest first.")
+
+
+# ---------------------------------------------------------------- configuration and models
+
+
+class StrategyView(BaseModel):
+    """A strategy as the dashboard lists it."""
+
+    name: StrategyName
+    label: str
+    description: str
+    unlock_hint: str
+
+
+class GameConfig(BaseModel):
+    """The fixed figures of a game, sent once in the snapshot (and at GET /api/config)."""
+
+    feature_names: list[str]
+    revenue_per_cycle: float
+    maintenance_cost: float
+    maintenance_downtime: int
+    failure_cost: float
+    failure_downtime: int
+    preventative_cycle: int
+    rul_threshold: float
+    max_ticks_per_second: float
+    strategies: list[StrategyView]
+    unlock_rules: list[str]
+    n_slots: int
+    fair_draws: bool
+    default_ticks_per_second: float
+
+
+class ModelMetrics(BaseModel):
+    """Test RMSE (cycles) of each model from the engine, and the federated learning curve."""
+
+    naive_rmse: float
+    centralized_rmse: float
+    local_rmse: float
+    federated_rmse: float
+    federated_curve: list[float] = Field(description="Test RMSE after each federated round.")
+
+
+class History(BaseModel):
+    """Profit over time per factory: `profit[name][i]` is that factory's profit at `tick[i]`."""
+
+    tick: list[int]
+    profit: dict[str, list[float]]
+
+
+class HistoryPoint(BaseModel):
+    """One tick's profits, appended by the client to its `History`."""
+
+    tick: int
+    profit: dict[str, float]
+
+
+# ---------------------------------------------------------------- frames (server -> client)
+
+
+class SnapshotFrame(BaseModel):
+    """Everything the dashboard needs to draw from scratch: on connect and after a reset."""
+
+    type: Literal["snapshot"] = "snapshot"
+    config: GameConfig
+    models: ModelMetrics
+    state: GameStateView
+    history: History
+
+
+class TickFrame(BaseModel):
+    """The state after one tick. A slow client may miss some: it always gets the latest."""
+
+    type: Literal["tick"] = "tick"
+    state: GameStateView
+    history_point: HistoryPoint
+
+
+class ErrorFrame(BaseModel):
+    """A message the server could not act on, and why; the session goes on."""
+
+    type: Literal["error"] = "error"
+    message: str
+
+
+ServerFrame = SnapshotFrame | TickFrame | ErrorFrame
+
+# ---------------------------------------------------------------- commands (client -> server)
+
+
+class _Command(BaseModel):
+    # Unknown fields are a client bug worth reporting rather than ignoring.
+    model_config = ConfigDict(extra="forbid")
+
+
+class SetStrategy(_Command):
+    """Switch the player's factory to an unlocked strategy (from the next decision on)."""
+
+    type: Literal["set_strategy"]
+    strategy: StrategyName
+
+
+class SetSpeed(_Command):
+    """Run at this many ticks per second; 0 pauses, any other speed also resumes.
+
+    The upper bound is the server's `max_ticks_per_second` (50 by default, sent in the config).
+    """
+
+    type: Literal["set_speed"]
+    ticks_per_second: float = Field(ge=0)
+
+
+class Pause(_Command):
+    """Stop ticking (the speed is kept)."""
+
+    type: Literal["pause"]
+
+
+class Resume(_Command):
+    """Start ticking again at the current speed (the default speed if it was 0)."""
+
+    type: Literal["resume"]
+
+
+class Step(_Command):
+    """Play exactly one tick now (works paused or running)."""
+
+    type: Literal["step"]
+
+
+class Reset(_Command):
+    """Start a new game, with `seed` or the current game's seed; answered with a snapshot."""
+
+    type: Literal["reset"]
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+
+
+class HireDataScientist(_Command):
+    """Accept the data-scientist offer: unlocks local predictive maintenance."""
+
+    type: Literal["hire_data_scientist"]
+
+
+class AcceptFederation(_Command):
+    """Accept the federation offer: unlocks federated predictive maintenance."""
+
+    type: Literal["accept_federation"]
+
+
+class FreePlay(_Command):
+    """Unlock every strategy at once (enabled) or go back to earned unlocks."""
+
+    type: Literal["free_play"]
+    enabled: bool
+
+
+Command = Annotated[
+    Union[
+        SetStrategy,
+        SetSpeed,
+        Pause,
+        Resume,
+        Step,
+        Reset,
+        HireDataScientist,
+        AcceptFederation,
+        FreePlay,
+    ],
+    Field(discriminator="type"),
+]
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+COMMAND_TYPES: tuple[str, ...] = (
+    "set_strategy",
+    "set_speed",
+    "pause",
+    "resume",
+    "step",
+    "reset",
+    "hire_data_scientist",
+    "accept_federation",
+    "free_play",
+)

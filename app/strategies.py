@@ -1,0 +1,89 @@
+"""The maintenance strategies: when does a factory send an engine to maintenance?
+
+A strategy looks at exactly one thing: the cycle its engine has just run (its number and that
+cycle's predicted RUL), and answers "maintain now?". It is asked once per running cycle, right
+after the cycle ran (see `app.simulation` for the full tick order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from app.settings import GameSettings
+from app.traces import EngineTrace
+
+StrategyName = Literal["corrective", "preventative", "local", "federated"]
+# Game strategies, from worst to best: also the order of unlocks.
+STRATEGIES: tuple[StrategyName, ...] = get_args(StrategyName)
+# Policies the analysis may also run; never offered in the game.
+ORACLE = "oracle"
+POLICIES: tuple[str, ...] = (*STRATEGIES, ORACLE)
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    """What the dashboard shows about a strategy."""
+
+    name: StrategyName
+    label: str
+    description: str
+    unlock_hint: str
+
+
+def strategy_infos(settings: GameSettings) -> list[StrategyInfo]:
+    """Labels and texts with this game's figures, so the UI never repeats a number by hand."""
+    return [
+        StrategyInfo(
+            "corrective",
+            "Corrective",
+            "Never maintain: run every engine until it fails "
+            f"(${settings.failure_cost:,.0f} and {settings.failure_downtime} cycles down).",
+            "Available from the start.",
+        ),
+        StrategyInfo(
+            "preventative",
+            "Preventative",
+            f"Maintain every engine after cycle {settings.preventative_cycle}, "
+            "whatever its condition.",
+            f"Unlocks after {settings.failures_to_unlock_preventative} failures in your factory.",
+        ),
+        StrategyInfo(
+            "local",
+            "Local predictive",
+            f"Maintain when your own factory's model predicts fewer than "
+            f"{settings.rul_threshold:g} cycles of remaining useful life.",
+            "Unlocks when you hire a data scientist (offered once preventative is unlocked).",
+        ),
+        StrategyInfo(
+            "federated",
+            "Federated predictive",
+            f"Maintain when the federated model, trained across all factories without sharing "
+            f"their data, predicts fewer than {settings.rul_threshold:g} cycles of remaining "
+            "useful life.",
+            f"Unlocks when you accept the federation offer, which arrives after "
+            f"{settings.federation_offer_after_cycles} cycles on local predictive.",
+        ),
+    ]
+
+
+def should_maintain(policy: str, trace: EngineTrace, cycle: int, settings: GameSettings) -> bool:
+    """Whether `policy` sends `trace` to maintenance after it has run `cycle` (1-based).
+
+    Comparisons are `>=` / `<` rather than `==` so that a strategy switched on mid-engine (past
+    cycle 193, or below the RUL threshold already) maintains at once instead of never.
+    The oracle knows the true RUL (`n_cycles - cycle`) and maintains on the last cycle before
+    the failure, which is the most profitable moment under these rules.
+    """
+    row = cycle - 1
+    if policy == "corrective":
+        return False
+    if policy == "preventative":
+        return cycle >= settings.preventative_cycle
+    if policy == "local":
+        return bool(trace.local_rul[row] < settings.rul_threshold)
+    if policy == "federated":
+        return bool(trace.federated_rul[row] < settings.rul_threshold)
+    if policy == ORACLE:
+        return cycle >= trace.n_cycles
+    raise ValueError(f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
