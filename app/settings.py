@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.strategies import StrategyName
 
 # The repository root: templates/ and static/ sit next to app/.
 _ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +40,35 @@ class GameSettings(BaseModel):
         True, description="Every factory gets the same engine sequence per slot (off: independent draws)."
     )
     recent_events: int = Field(20, ge=1, description="How many recent events a game state keeps.")
+    player_name: str = "Your factory"
+    competitor_names: list[str] = ["Rustbelt Rotors", "Clockwork Turbines", "Solo Sensors Inc."]
+    competitor_strategies: list[StrategyName] = Field(
+        ["corrective", "preventative", "local"],
+        description="Strategy of each competitor, in the order of `competitor_names`.",
+    )
+    competitor_cap: list[StrategyName] = Field(
+        ["corrective", "preventative", "local"],
+        description="Strategies a competitor may use: never federated, the player's edge.",
+    )
+
+    @model_validator(mode="after")
+    def _competitors_are_consistent(self) -> GameSettings:
+        """Refuse settings that would make an unplayable or ambiguous game, saying why."""
+        n = self.n_competitors
+        if len(self.competitor_names) < n or len(self.competitor_strategies) < n:
+            raise ValueError(
+                f"n_competitors is {n} but only {len(self.competitor_names)} competitor names "
+                f"and {len(self.competitor_strategies)} competitor strategies are given"
+            )
+        names = [self.player_name, *self.competitor_names[:n]]
+        if len(set(names)) != len(names):
+            raise ValueError(f"factory names must be distinct, got {names}")
+        for name in self.competitor_strategies[:n]:
+            if name not in self.competitor_cap:
+                raise ValueError(
+                    f"competitor strategy {name!r} is above the competitor cap {self.competitor_cap}"
+                )
+        return self
 
 
 class Settings(BaseSettings):

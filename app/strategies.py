@@ -8,10 +8,12 @@ after the cycle ran (see `app.simulation` for the full tick order).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from app.settings import GameSettings
 from app.traces import EngineTrace
+
+if TYPE_CHECKING:  # settings name strategies, so the import goes this way only for type hints
+    from app.settings import GameSettings
 
 StrategyName = Literal["corrective", "preventative", "local", "federated"]
 # Game strategies, from worst to best: also the order of unlocks.

@@ -1,0 +1,40 @@
+"""Which engine a slot gets next: a seeded deck per slot.
+
+Each slot deals engines from its own shuffled deck of the whole pool and reshuffles when the deck
+runs out, so over a long game every engine comes up equally often (fewer lucky streaks than
+drawing with replacement). The n-th engine of a deck is a pure function of the seed, the deck's
+stream and n, so a game needs no random-generator object in its state, only draw counters.
+
+With fair draws every factory's slot i deals from the same deck, so all factories meet the same
+engines in the same order and differ only by strategy; without, each factory has its own decks.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+_FAIR_STREAM = 0  # factory streams are 1, 2, ... so they never coincide with the fair one
+
+
+def factory_stream(factory_index: int) -> int:
+    """The draw stream of a factory when draws are independent."""
+    return factory_index + 1
+
+
+@lru_cache(maxsize=4096)
+def _deck(seed: int, stream: int, slot: int, deck: int, pool_size: int) -> tuple[int, ...]:
+    rng = np.random.default_rng([seed, stream, slot, deck])
+    return tuple(int(i) for i in rng.permutation(pool_size))
+
+
+def draw_engine(
+    seed: int, fair_draws: bool, stream: int, slot: int, draw: int, pool_size: int
+) -> int:
+    """Index into the pool of the `draw`-th (0-based) engine dealt to `slot` of a factory."""
+    if pool_size < 1:
+        raise ValueError("the engine pool is empty: the game needs at least one engine trace")
+    key = _FAIR_STREAM if fair_draws else stream
+    deck, position = divmod(draw, pool_size)
+    return _deck(seed, key, slot, deck, pool_size)[position]
