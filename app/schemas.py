@@ -7,7 +7,7 @@ commands are discriminated by `type` too (see `Command`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -258,14 +258,7 @@ Command = Annotated[
     Field(discriminator="type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
-COMMAND_TYPES: tuple[str, ...] = (
-    "set_strategy",
-    "set_speed",
-    "pause",
-    "resume",
-    "step",
-    "reset",
-    "hire_data_scientist",
-    "accept_federation",
-    "free_play",
+# The command type tags, read off the union so the list cannot drift from the models.
+COMMAND_TYPES: tuple[str, ...] = tuple(
+    get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(Command)[0])
 )

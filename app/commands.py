@@ -1,0 +1,53 @@
+"""Turning a client's websocket text into a `Command`, or into an error message a person can act on.
+
+Pydantic's own messages name union tags and internal model names; these say what was sent,
+what was expected, and which field is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+
+from app.schemas import COMMAND_ADAPTER, COMMAND_TYPES, Command
+
+
+class CommandError(ValueError):
+    """A client message that is not a valid command; the message says why."""
+
+
+def parse_command(text: str, max_bytes: int) -> Command:
+    """Validate one client message (JSON text) into a command."""
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        raise CommandError(f"message too large: {size} bytes (the limit is {max_bytes} bytes)")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    expected = ", ".join(COMMAND_TYPES)
+    if not isinstance(data, dict):
+        raise CommandError(
+            f"a command must be a JSON object with a 'type' field, got {type(data).__name__}"
+        )
+    if "type" not in data:
+        raise CommandError(f"the command has no 'type' field; expected one of: {expected}")
+    kind = data["type"]
+    if kind not in COMMAND_TYPES:
+        raise CommandError(f"unknown command type {kind!r}; expected one of: {expected}")
+    try:
+        return COMMAND_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(err) for err in exc.errors())
+        raise CommandError(f"invalid {kind!r} command: {problems}") from None
+
+
+def _describe(err: dict) -> str:
+    # loc starts with the union tag (the command type); the rest is the field path.
+    path = ".".join(str(p) for p in err["loc"][1:]) or "command"
+    if err["type"] == "extra_forbidden":
+        return f"unexpected field {path!r}"
+    if err["type"] == "missing":
+        return f"missing field {path!r}"
+    return f"{path}: {err['msg']} (got {err.get('input')!r})"
