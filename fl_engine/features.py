@@ -1,0 +1,73 @@
+"""The FF09 protocol data: engine split, the 16 informative features, standardization.
+
+Features and target are standardized with statistics of the training engines only, so nothing
+about the test engines leaks into training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fl_engine.data import SIGNAL_COLUMNS, Runs, informative_columns, split_engines
+
+
+@dataclass(frozen=True)
+class ProtocolData:
+    runs: Runs
+    feature_columns: list[int]  # indices into runs.signals
+    feature_names: list[str]
+    feature_mean: np.ndarray  # [features]
+    feature_std: np.ndarray  # [features]
+    target_mean: float
+    target_std: float
+    train_engines: np.ndarray  # [320] engine indices
+    test_engines: np.ndarray  # [80]
+    x: Tensor  # [rows, features] standardized, float32
+    y: Tensor  # [rows] standardized RUL, float32
+    engine_rows: list[np.ndarray]  # row indices of each engine
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def rows_of(self, engines: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.engine_rows[e] for e in engines]) if len(engines) else np.zeros(0, int)
+
+    def engine_groups(self) -> np.ndarray:
+        """The C-MAPSS subset (fault-mode family) of each engine, e.g. "FD001"."""
+        return np.array([self.runs.subset_of(e) for e in range(self.runs.n_engines)])
+
+    def standardize(self, raw_features: np.ndarray) -> Tensor:
+        return torch.as_tensor((raw_features - self.feature_mean) / self.feature_std, dtype=torch.float32)
+
+    def to_cycles(self, y_std: Tensor | np.ndarray) -> np.ndarray:
+        return np.asarray(y_std, dtype=np.float64) * self.target_std + self.target_mean
+
+
+def prepare_protocol(runs: Runs, seed: int, n_test: int = 80) -> ProtocolData:
+    columns = informative_columns(runs.signals)
+    train, test = split_engines(runs.n_engines, n_test, seed)
+    engine_rows = runs.engine_rows()
+    train_rows = np.concatenate([engine_rows[e] for e in train])
+    raw = runs.signals[:, columns]
+    mean, std = raw[train_rows].mean(0), raw[train_rows].std(0)
+    std = np.where(std > 0, std, 1.0)
+    t_mean, t_std = float(runs.rul[train_rows].mean()), float(runs.rul[train_rows].std())
+    return ProtocolData(
+        runs=runs,
+        feature_columns=columns,
+        feature_names=[SIGNAL_COLUMNS[j] for j in columns],
+        feature_mean=mean,
+        feature_std=std,
+        target_mean=t_mean,
+        target_std=t_std,
+        train_engines=train,
+        test_engines=test,
+        x=torch.as_tensor((raw - mean) / std, dtype=torch.float32),
+        y=torch.as_tensor((runs.rul - t_mean) / t_std, dtype=torch.float32),
+        engine_rows=engine_rows,
+    )
