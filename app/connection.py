@@ -137,7 +137,10 @@ class Connection:
             try:
                 await asyncio.wait_for(self._pace_changed.wait(), timeout=max(0.0, deadline - now))
             except TimeoutError:
-                self.outbox.put_latest(self.session.tick())
+                # A command may have changed the pace after the timer fired but before this
+                # task resumed: then the loop starts over instead of playing a stale tick.
+                if not self._pace_changed.is_set() and self.session.tick_interval is not None:
+                    self.outbox.put_latest(self.session.tick())
             else:  # new pace: start timing afresh from now
                 self._pace_changed.clear()
                 deadline = loop.time()
