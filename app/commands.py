@@ -25,7 +25,9 @@ def parse_command(text: str, max_bytes: int) -> Command:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CommandError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise CommandError(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     expected = ", ".join(COMMAND_TYPES)
     if not isinstance(data, dict):
         raise CommandError(

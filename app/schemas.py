@@ -85,7 +85,9 @@ class GameStateView(BaseModel):
     free_play: bool
     unlocked: list[StrategyName]
     offers: OffersView
-    factories: list[FactoryView] = Field(description="The player's factory first, then competitors.")
+    factories: list[FactoryView] = Field(
+        description="The player's factory first, then the competitors."
+    )
     events: list[EventView] = Field(description="The most recent events, oldest first.")
 
 

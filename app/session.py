@@ -117,7 +117,8 @@ class GameSession:
                 limit = self.settings.max_ticks_per_second
                 if speed > limit:
                     raise GameRuleError(
-                        f"ticks_per_second must be between 0 and {limit:g} (0 pauses), got {speed:g}"
+                        f"ticks_per_second must be between 0 and {limit:g} (0 pauses), "
+                        f"got {speed:g}"
                     )
                 self.ticks_per_second = speed
                 self.running = speed > 0

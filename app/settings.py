@@ -21,23 +21,34 @@ _ROOT = Path(__file__).resolve().parent.parent
 class GameSettings(BaseModel):
     """The money, time and unlock figures of the rule book (defaults from the original game)."""
 
-    revenue_per_cycle: float = Field(250.0, ge=0, description="Dollars earned by each running cycle.")
+    revenue_per_cycle: float = Field(
+        250.0, ge=0, description="Dollars earned by each running cycle."
+    )
     maintenance_cost: float = Field(10_000.0, ge=0, description="Dollars one maintenance costs.")
-    maintenance_downtime: int = Field(20, ge=0, description="Ticks a slot sits out after a maintenance.")
+    maintenance_downtime: int = Field(
+        20, ge=0, description="Ticks a slot sits out after a maintenance."
+    )
     failure_cost: float = Field(60_000.0, ge=0, description="Dollars one engine failure costs.")
     failure_downtime: int = Field(60, ge=0, description="Ticks a slot sits out after a failure.")
-    preventative_cycle: int = Field(193, ge=1, description="Preventative maintains after this cycle.")
-    rul_threshold: float = Field(10.0, description="Predictive maintains when predicted RUL < this.")
+    preventative_cycle: int = Field(
+        193, ge=1, description="Preventative maintains after this cycle."
+    )
+    rul_threshold: float = Field(
+        10.0, description="Predictive maintains when predicted RUL < this."
+    )
     n_slots: int = Field(4, ge=1, le=16, description="Turbofan slots per factory.")
     n_competitors: int = Field(3, ge=0, le=3, description="Competitor factories beside the player.")
     failures_to_unlock_preventative: int = Field(
         4, ge=0, description="Player failures after which preventative maintenance unlocks."
     )
     federation_offer_after_cycles: int = Field(
-        100, ge=0, description="Ticks the player runs on local predictive before the federation offer."
+        100,
+        ge=0,
+        description="Ticks the player runs on local predictive before the federation offer.",
     )
     fair_draws: bool = Field(
-        True, description="Every factory gets the same engine sequence per slot (off: independent draws)."
+        True,
+        description="Every factory gets the same engine sequence per slot (off: independent).",
     )
     recent_events: int = Field(20, ge=1, description="How many recent events a game state keeps.")
     player_name: str = "Your factory"
@@ -66,7 +77,8 @@ class GameSettings(BaseModel):
         for name in self.competitor_strategies[:n]:
             if name not in self.competitor_cap:
                 raise ValueError(
-                    f"competitor strategy {name!r} is above the competitor cap {self.competitor_cap}"
+                    f"competitor strategy {name!r} is above the competitor cap "
+                    f"{self.competitor_cap}"
                 )
         return self
 
@@ -83,7 +95,9 @@ class Settings(BaseSettings):
     seed: int = 0
     max_ticks_per_second: float = Field(50.0, gt=0, description="Fastest speed a session may run.")
     default_ticks_per_second: float = Field(2.0, gt=0, description="Speed of a new session.")
-    max_message_bytes: int = Field(4096, ge=64, description="Larger client messages get an error frame.")
+    max_message_bytes: int = Field(
+        4096, ge=64, description="Larger client messages get an error frame."
+    )
     history_limit: int = Field(
         5000, ge=10, description="Profit-history points a session keeps (older ones are dropped)."
     )

@@ -77,7 +77,9 @@ def new_game(
         settings.player_name, "corrective", 0, pool, settings, seed, fair, is_player=True
     )
     competitors = [
-        new_factory(name, strategy, i + 1, pool, settings, seed, fair, allowed=settings.competitor_cap)
+        new_factory(
+            name, strategy, i + 1, pool, settings, seed, fair, allowed=settings.competitor_cap
+        )
         for i, (name, strategy) in enumerate(
             zip(
                 settings.competitor_names[: settings.n_competitors],

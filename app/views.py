@@ -94,7 +94,9 @@ def game_state_view(
 def strategy_views(settings: Settings) -> list[StrategyView]:
     """The strategies with this game's figures in their texts."""
     return [
-        StrategyView(name=i.name, label=i.label, description=i.description, unlock_hint=i.unlock_hint)
+        StrategyView(
+            name=i.name, label=i.label, description=i.description, unlock_hint=i.unlock_hint
+        )
         for i in strategy_infos(settings.game)
     ]
 

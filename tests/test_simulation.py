@@ -413,9 +413,8 @@ def test_profit_is_always_revenue_minus_costs(seed):
     state = new_game(pool, settings, seed=seed, free_play=True)
     for _ in range(1500):
         if rng.random() < 0.01:
-            state = rules.set_strategy(
-                state, str(rng.choice(["corrective", "preventative", "local", "federated"])), settings
-            )
+            strategy = str(rng.choice(["corrective", "preventative", "local", "federated"]))
+            state = rules.set_strategy(state, strategy, settings)
         state = step(state, pool, settings)
         assert profit_identity_holds(state, settings)
     assert sum(f.failures + f.maintenances for f in state.factories) > 0
@@ -424,15 +423,16 @@ def test_profit_is_always_revenue_minus_costs(seed):
 # ---------------------------------------------------------------- the long run
 
 
-def ordered_results(pool, n_ticks: int, seed: int = 0):
-    results = {r.policy: r for r in compare_policies(pool, GameSettings(), seed=seed, n_ticks=n_ticks)}
-    return results
+def results_by_policy(pool, n_ticks: int, seed: int = 0) -> dict:
+    results = compare_policies(pool, GameSettings(), seed=seed, n_ticks=n_ticks)
+    return {r.policy: r for r in results}
 
 
 def test_on_crafted_engines_better_predictions_earn_more():
     """Sanity check of the comparison itself on engines whose model errors we set."""
-    results = ordered_results(noisy_pool(80, seed=2), n_ticks=10_000)
-    profits = [results[p].profit for p in ("corrective", "preventative", "local", "federated", "oracle")]
+    results = results_by_policy(noisy_pool(80, seed=2), n_ticks=10_000)
+    order = ("corrective", "preventative", "local", "federated", "oracle")
+    profits = [results[p].profit for p in order]
     assert profits == sorted(profits)
     assert len(set(profits)) == 5
     assert results["oracle"].percent_of_oracle == 100.0
@@ -444,7 +444,7 @@ def test_on_the_held_out_engines_federated_beats_local_beats_the_rest(request):
         game_models = request.getfixturevalue("game_models")
     except pytest.FixtureLookupError:
         pytest.skip("needs the `game_models` fixture (tests/conftest.py), not there yet")
-    results = ordered_results(list(game_models.traces), n_ticks=20_000)
+    results = results_by_policy(list(game_models.traces), n_ticks=20_000)
     order = ("corrective", "preventative", "local", "federated")
     profits = [results[p].profit for p in order]
     report = ", ".join(f"{p} {results[p].percent_of_oracle:.1f}%" for p in order)
