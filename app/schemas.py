@@ -198,7 +198,7 @@ class SetSpeed(_Command):
     """
 
     type: Literal["set_speed"]
-    ticks_per_second: float = Field(ge=0)
+    ticks_per_second: float = Field(ge=0, allow_inf_nan=False)
 
 
 class Pause(_Command):

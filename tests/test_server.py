@@ -18,12 +18,16 @@ import httpx
 import pytest
 import uvicorn
 import websockets
-from crafted_engines import CraftedModels, noisy_pool
+from crafted_engines import CraftedModels, engine, noisy_pool
 
 from app.connection import Outbox
-from app.schemas import ErrorFrame, GameStateView, HistoryPoint, TickFrame
+from app.history import ProfitHistory
+from app.schemas import ErrorFrame, GameStateView, HistoryPoint, SnapshotFrame, TickFrame
 from app.server import create_app, uvicorn_config
-from app.settings import Settings
+from app.settings import GameSettings, Settings
+from app.simulation import new_game, run
+from app.state import SlotState
+from app.views import slot_view
 
 # Hang guards only (a broken server fails the test instead of blocking the suite), never a
 # measure of speed.
@@ -346,6 +350,7 @@ BAD_MESSAGES = {
     "missing field": ('{"type": "set_strategy"}', "missing field 'strategy'"),
     "unknown strategy": ('{"type": "set_strategy", "strategy": "oracle"}', "strategy: Input"),
     "extra field": ('{"type": "pause", "now": true}', "unexpected field 'now'"),
+    "speed not a number": ('{"type": "set_speed", "ticks_per_second": NaN}', "finite number"),
     "wrong value type": ('{"type": "free_play", "enabled": "sometimes"}', "enabled"),
     "oversized": (json.dumps({"type": "reset", "pad": "x" * 5000}), "message too large"),
     "binary": (b"\x00\x01", "binary messages are not accepted"),
@@ -426,3 +431,45 @@ def test_a_slow_client_gets_the_latest_state_not_a_queue() -> None:
     first, second, latest = asyncio.run(scenario())
     assert (first.message, second.message) == ("first", "second")
     assert latest.state.tick == 1000
+
+
+def test_a_snapshot_supersedes_states_not_yet_sent() -> None:
+    """After a reset, a state of the old game must never follow the new game's snapshot."""
+
+    async def scenario() -> list:
+        outbox = Outbox()
+        outbox.put_latest(_tick_frame(41))
+        snapshot = SnapshotFrame.model_construct(type="snapshot")
+        await outbox.put_ordered(snapshot)
+        outbox.put_latest(_tick_frame(1))
+        return [await outbox.next() for _ in range(2)]
+
+    snapshot, latest = asyncio.run(scenario())
+    assert snapshot.type == "snapshot"
+    assert latest.state.tick == 1
+
+
+# ---------------------------------------------------------------- views and history
+
+
+def test_a_slot_shows_the_readings_and_predictions_of_its_current_cycle() -> None:
+    pool = [engine(10, "E10", local_error=2.0, federated_error=-1.0)]
+    view = slot_view(SlotState(index=2, engine=0, cycle=4), pool)
+    assert (view.index, view.engine_id, view.cycle, view.status) == (2, "E10", 4, "running")
+    assert view.sensors == [4.0] * 16  # crafted sensors hold the cycle number
+    assert (view.local_rul, view.federated_rul) == (6.0 + 2.0, 6.0 - 1.0)  # true RUL 10 - 4
+
+
+def test_profit_history_keeps_one_point_per_tick_and_only_the_latest() -> None:
+    pool = [engine(5)]
+    settings = GameSettings(n_competitors=1)
+    history = ProfitHistory(limit=3)
+    state = new_game(pool, settings, seed=0)
+    history.record(state)
+    for _ in range(5):
+        state = run(state, pool, settings, 1)
+        history.record(state)
+        history.record(state)  # a repeated tick is not a new point
+    kept = history.to_model()
+    assert kept.tick == [3, 4, 5]
+    assert kept.profit["Your factory"] == [3000.0, 4000.0, 5 * 1000.0 - 4 * 60_000]
