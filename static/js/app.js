@@ -70,7 +70,7 @@ const game = {
 
 // Exposed for tests and for curious players (read-only use).
 const stats = { frames: 0, renders: 0, ticks: 0, snapshots: 0, errors: [], renderMs: [], lastRenderMs: 0 };
-window.__tycoon = { game, stats };
+window.__tycoon = { game, stats, connection: null };
 
 // ------------------------------------------------------------------ helpers
 
@@ -135,6 +135,7 @@ function toast(message) {
 
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/game`;
 const conn = new GameConnection(wsUrl, { onMessage, onStatus });
+window.__tycoon.connection = conn;
 let bannerTimer = null;
 
 function onStatus(s) {
