@@ -18,7 +18,8 @@ from fl_engine.data import SIGNAL_COLUMNS, Runs, informative_columns, split_engi
 @dataclass(frozen=True)
 class ProtocolData:
     runs: Runs
-    feature_columns: list[int]  # indices into runs.signals
+    feature_columns: list[int]  # indices into runs.signals of the informative columns
+    cycle_input: bool  # the cycle count is a model input after them
     feature_names: list[str]
     feature_mean: np.ndarray  # [features]
     feature_std: np.ndarray  # [features]
@@ -48,19 +49,30 @@ class ProtocolData:
         return np.asarray(y_std, dtype=np.float64) * self.target_std + self.target_mean
 
 
-def prepare_protocol(runs: Runs, seed: int, n_test: int = 80) -> ProtocolData:
+def model_inputs(runs: Runs, columns: list[int], cycle_input: bool) -> np.ndarray:
+    """Raw model inputs [rows, features]: the informative columns, then the cycle count if asked.
+
+    The cycle count is known at prediction time (the naive model uses nothing else); on a single
+    time step it tells a healthy young engine from a healthy old one, which sensors cannot.
+    """
+    raw = runs.signals[:, columns]
+    return np.column_stack([raw, runs.cycle.astype(np.float64)]) if cycle_input else raw
+
+
+def prepare_protocol(runs: Runs, seed: int, n_test: int = 80, cycle_input: bool = False) -> ProtocolData:
     columns = informative_columns(runs.signals)
     train, test = split_engines(runs.n_engines, n_test, seed)
     engine_rows = runs.engine_rows()
     train_rows = np.concatenate([engine_rows[e] for e in train])
-    raw = runs.signals[:, columns]
+    raw = model_inputs(runs, columns, cycle_input)
     mean, std = raw[train_rows].mean(0), raw[train_rows].std(0)
     std = np.where(std > 0, std, 1.0)
     t_mean, t_std = float(runs.rul[train_rows].mean()), float(runs.rul[train_rows].std())
     return ProtocolData(
         runs=runs,
         feature_columns=columns,
-        feature_names=[SIGNAL_COLUMNS[j] for j in columns],
+        cycle_input=cycle_input,
+        feature_names=[SIGNAL_COLUMNS[j] for j in columns] + (["cycle"] if cycle_input else []),
         feature_mean=mean,
         feature_std=std,
         target_mean=t_mean,

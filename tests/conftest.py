@@ -1,0 +1,52 @@
+"""Shared fixtures with real parts: the real data, real training, real trained models.
+
+Data comes from $TYCOON_DATA_DIR when set (CI points it at the full set in ../shared), else from
+the embedded FD001/FD003 files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fl_engine.data import Runs, load_runs, resolve_data_dir
+from fl_engine.features import ProtocolData, prepare_protocol
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return resolve_data_dir()
+
+
+@pytest.fixture(scope="session")
+def runs(data_dir: Path) -> Runs:
+    return load_runs(data_dir)
+
+
+@pytest.fixture(scope="session")
+def protocol(runs: Runs) -> ProtocolData:
+    return prepare_protocol(runs, seed=0)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(tmp_path_factory: pytest.TempPathFactory, runs: Runs) -> Path:
+    """Models trained once per test session by the real pipeline (seed 0, the default settings)."""
+    from fl_engine.artifacts import save_artifacts
+    from fl_engine.experiment import ExperimentConfig, run_experiment
+
+    out = tmp_path_factory.mktemp("artifacts")
+    save_artifacts(run_experiment(runs, ExperimentConfig(seed=0)), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def game_models(artifacts_dir: Path):
+    """The game's held-out engines with the trained local and federated predictions."""
+    from app.settings import Settings
+    from app.traces import load_game_models
+
+    return load_game_models(Settings(artifacts_dir=artifacts_dir))
