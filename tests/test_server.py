@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 import websockets
-from crafted_engines import CraftedModels, engine, noisy_pool
+from crafted_engines import engine
 
 from app.connection import Outbox
 from app.history import ProfitHistory
@@ -38,12 +38,9 @@ STRATEGIES = ["corrective", "preventative", "local", "federated"]
 
 
 @pytest.fixture(scope="module")
-def game_models_for_server(request: pytest.FixtureRequest) -> Any:
-    """The real models from the engine when the fixture exists, crafted engines until then."""
-    try:
-        return request.getfixturevalue("game_models")
-    except pytest.FixtureLookupError:
-        return CraftedModels(noisy_pool(40))
+def game_models_for_server(game_models: Any) -> Any:
+    """The real held-out engines and trained models from the engine (tests/conftest.py)."""
+    return game_models
 
 
 @pytest.fixture(scope="module")

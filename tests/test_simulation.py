@@ -438,12 +438,8 @@ def test_on_crafted_engines_better_predictions_earn_more():
     assert results["oracle"].percent_of_oracle == 100.0
 
 
-def test_on_the_held_out_engines_federated_beats_local_beats_the_rest(request):
+def test_on_the_held_out_engines_federated_beats_local_beats_the_rest(game_models):
     """The game's claim, on the real held-out engines and the real models from the engine."""
-    try:
-        game_models = request.getfixturevalue("game_models")
-    except pytest.FixtureLookupError:
-        pytest.skip("needs the `game_models` fixture (tests/conftest.py), not there yet")
     results = results_by_policy(list(game_models.traces), n_ticks=20_000)
     order = ("corrective", "preventative", "local", "federated")
     profits = [results[p].profit for p in order]
