@@ -283,7 +283,6 @@ def test_profit_updates_over_time_at_full_speed(dash: Dashboard) -> None:
     # Rendering is batched per animation frame: JS work per frame stays small even at 50x.
     render_ms = sorted(page.evaluate("window.__tycoon.stats.renderMs"))
     assert render_ms and render_ms[len(render_ms) // 2] < 50
-    save_screenshot(page, "dashboard.png")
 
 
 def test_connection_loss_shows_a_banner_and_reconnects(dash: Dashboard) -> None:
@@ -316,6 +315,27 @@ def test_a_rejected_command_shows_the_servers_error(dash: Dashboard) -> None:
     )
     playwright_sync.expect(dash.page.get_by_test_id("error-toast").first).to_be_visible()
     assert dash.page.evaluate("window.__tycoon.stats.errors.length") >= 1
+
+
+def test_a_long_game_at_full_speed_then_a_screenshot(dash: Dashboard) -> None:
+    """Hundreds of ticks at 50x through engine changes, maintenances and failures: no errors."""
+    page = dash.page
+    page.locator("label.switch").click()
+    dash.wait_state("s.free_play === true")
+    dash.by_id("strategy-btn-federated").click()
+    dash.wait_state("s.factories.find(f => f.is_player).strategy === 'federated'")
+    page.get_by_test_id("speed").select_option("50")
+    page.wait_for_function(
+        "(() => { const s = window.__tycoon.game.state;"
+        " return s.tick >= 320 && s.factories.every(f => f.maintenances + f.failures > 0); })()",
+        timeout=60_000,
+    )
+    page.get_by_test_id("speed").select_option("0")
+    dash.wait_state("!s.running")
+    page.wait_for_timeout(200)  # let the last frame render
+    assert page.locator("[data-testid=events] li").count() > 0
+    assert all(f["active_cycles"] > 0 for f in dash.state()["factories"])
+    save_screenshot(page, "dashboard.png")
 
 
 # ---------------------------------------------------------------- screenshot

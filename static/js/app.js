@@ -52,6 +52,9 @@ const CHANNELS = {
 
 const $ = (id) => document.getElementById(id);
 
+const LOCK_SVG =
+  '<svg viewBox="0 0 12 12" width="11" height="11" aria-hidden="true"><rect x="2" y="5.5" width="8" height="6" rx="1" fill="currentColor"/><path d="M4 5.5V4a2 2 0 0 1 4 0v1.5" stroke="currentColor" fill="none" stroke-width="1.3"/></svg>';
+
 // ------------------------------------------------------------------ state
 
 const game = {
@@ -297,7 +300,7 @@ function buildConfigViews() {
     label.textContent = s.label;
     const lock = document.createElement("span");
     lock.className = "lock";
-    lock.textContent = "🔒";
+    lock.innerHTML = LOCK_SVG;
     lock.hidden = true;
     b.append(lock, label);
     b.__lock = lock;

@@ -94,6 +94,8 @@ export class SensorGrid {
     this.canvas.className = "sensor-canvas";
     container.appendChild(this.canvas);
     this.ctx = this.canvas.getContext("2d");
+    this.ctx.font = "10px ui-monospace, Menlo, Consolas, monospace";
+    this.charWidth = this.ctx.measureText("0000000000").width / 10 || 6;
     this.rects = [];
     this.xs = [];
     this.ys = labels.map(() => []);
@@ -147,14 +149,17 @@ export class SensorGrid {
     for (let k = 0; k < this.rects.length; k++) {
       const [cx, cy, cw, ch] = this.rects[k];
       const ys = this.ys[k] || [];
-      // Label and latest value.
+      // Label and latest value (the label is cut short where the cell is too narrow for both).
+      const v = ys.length ? ys[ys.length - 1] : null;
+      const text = formatValue(v);
+      const room = Math.floor((cw - 12) / this.charWidth) - text.length;
+      const symbol = this.labels[k].symbol;
       ctx.textAlign = "left";
       ctx.fillStyle = COLORS.faint;
-      ctx.fillText(this.labels[k].symbol, cx + 4, cy + 2);
-      const v = ys.length ? ys[ys.length - 1] : null;
+      if (room > 0) ctx.fillText(symbol.length > room ? symbol.slice(0, Math.max(room - 1, 1)) + "…" : symbol, cx + 4, cy + 2);
       ctx.textAlign = "right";
       ctx.fillStyle = COLORS.text;
-      ctx.fillText(formatValue(v), cx + cw - 4, cy + 2);
+      ctx.fillText(text, cx + cw - 4, cy + 2);
       if (n < 1) continue;
       // Sparkline in the area under the label.
       const top = cy + 15;
