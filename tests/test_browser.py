@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Hang guards only (a broken page fails the test instead of blocking the suite), never a
 # measure of speed.
 WAIT_MS = 20_000
+LONG_WAIT_MS = 90_000  # for what takes hundreds of ticks at 50x
 START_GUARD_S = 30.0
 
 STRATEGIES = ["corrective", "preventative", "local", "federated"]
@@ -116,10 +117,11 @@ class Dashboard:
         """The latest game state the page received from the server."""
         return self.page.evaluate("window.__tycoon.game.state")
 
-    def wait_state(self, predicate_js: str) -> None:
+    def wait_state(self, predicate_js: str, timeout_ms: int = WAIT_MS) -> None:
         """Wait until `predicate_js` (an expression over `s`, the latest state) holds."""
         self.page.wait_for_function(
-            f"(() => {{ const s = window.__tycoon.game.state; return !!s && ({predicate_js}); }})()"
+            f"(() => {{ const s = window.__tycoon.game.state; return !!s && ({predicate_js}); }})()",
+            timeout=timeout_ms,
         )
 
     def player(self) -> dict:
@@ -235,6 +237,37 @@ def test_choosing_a_strategy_is_confirmed_by_the_server(dash: Dashboard) -> None
             assert dash.by_id(f"strategy-btn-{other}").get_attribute("aria-pressed") == "false"
 
 
+def test_unlocks_through_play_hire_and_federation_offers(dash: Dashboard) -> None:
+    """Without free play: failures unlock preventative, then the offers appear as buttons."""
+    page = dash.page
+    hire = dash.by_id("hire-btn")
+    join = dash.by_id("federation-btn")
+    assert hire.is_hidden() and join.is_hidden()
+    page.get_by_test_id("speed").select_option("50")
+    # Corrective only: engines run to failure until preventative unlocks and a hire is offered.
+    dash.wait_state("s.offers.hire_data_scientist", LONG_WAIT_MS)
+    playwright_sync.expect(hire).to_be_visible()
+    expect_enabled(dash.by_id("strategy-btn-preventative"))
+    assert dash.by_id("strategy-btn-local").is_disabled()
+    hire.click()
+    dash.wait_state("s.unlocked.includes('local') && !s.offers.hire_data_scientist")
+    playwright_sync.expect(hire).to_be_hidden()
+    dash.by_id("strategy-btn-local").click()
+    # Cycles on local predictive bring the federation offer.
+    dash.wait_state("s.offers.federation", LONG_WAIT_MS)
+    playwright_sync.expect(join).to_be_visible()
+    assert dash.by_id("strategy-btn-federated").is_disabled()
+    join.click()
+    dash.wait_state("s.unlocked.includes('federated') && !s.offers.federation")
+    playwright_sync.expect(join).to_be_hidden()
+    dash.by_id("strategy-btn-federated").click()
+    dash.wait_state("s.factories.find(f => f.is_player).strategy === 'federated'")
+    page.get_by_test_id("speed").select_option("0")
+    dash.wait_state("!s.running")
+    kinds = {e["kind"] for e in dash.state()["events"]}
+    assert "unlock" in kinds or "offer" in kinds
+
+
 def test_speed_pause_and_step(dash: Dashboard) -> None:
     page = dash.page
     page.get_by_test_id("speed").select_option("50")
@@ -328,7 +361,7 @@ def test_a_long_game_at_full_speed_then_a_screenshot(dash: Dashboard) -> None:
     page.wait_for_function(
         "(() => { const s = window.__tycoon.game.state;"
         " return s.tick >= 320 && s.factories.every(f => f.maintenances + f.failures > 0); })()",
-        timeout=60_000,
+        timeout=LONG_WAIT_MS,
     )
     page.get_by_test_id("speed").select_option("0")
     dash.wait_state("!s.running")
