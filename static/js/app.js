@@ -110,6 +110,13 @@ function held(key, serverValue) {
   return true;
 }
 
+function setHidden(el, hidden) {
+  if (el.__hidden !== hidden) {
+    el.__hidden = hidden;
+    el.hidden = hidden;
+  }
+}
+
 function slug(name) {
   return String(name).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 }
@@ -540,7 +547,7 @@ function renderControls(state) {
     setAttr(b, "disabled", !open);
     setAttr(b, "aria-pressed", player.strategy === name ? "true" : "false");
     setAttr(b, "title", open ? info.description : `Locked. ${info.unlock_hint}`);
-    b.__lock.hidden = open;
+    setHidden(b.__lock, open);
   }
   const current = game.strategies.get(player.strategy);
   const locked = game.config.strategies.filter((s) => !unlocked.has(s.name));
@@ -548,8 +555,8 @@ function renderControls(state) {
   if (locked.length && !state.free_play) note += `  Next unlock: ${locked[0].unlock_hint}`;
   setText($("strategy-note"), note);
 
-  $("hire-btn").hidden = !state.offers.hire_data_scientist;
-  $("federation-btn").hidden = !state.offers.federation;
+  setHidden($("hire-btn"), !state.offers.hire_data_scientist);
+  setHidden($("federation-btn"), !state.offers.federation);
 
   setText($("pause-btn"), state.running ? "Pause" : "Resume");
   setAttr($("pause-btn"), "aria-pressed", state.running ? "false" : "true");
