@@ -135,7 +135,7 @@ def _adam_update(P: Tensor, m: Tensor, v: Tensor, grad: Tensor, step: Tensor | f
     cost of the elementwise ops below; a tensor [n] float64 gives each node its own count."""
     if isinstance(step, float):
         torch._fused_adam_(
-            [P], [grad], [m], [v], [], [torch.tensor(step)], lr=opt.lr, beta1=opt.beta1, beta2=opt.beta2,
+            [P], [grad], [m], [v], [], [torch.tensor(step, device=P.device)], lr=opt.lr, beta1=opt.beta1, beta2=opt.beta2,
             weight_decay=0.0, eps=opt.eps, amsgrad=False, maximize=False,
         )
         return
@@ -180,6 +180,8 @@ def _train_chunk(P: Tensor, data: NodeData, nodes: Tensor, plans: list[Tensor], 
         n_active = active.sum(1).tolist()
         same_start = float(done[0]) if bool((done == done[0]).all()) else None
         for s, k in enumerate(n_active):
+            if k == 0:  # this chunk's nodes are done; larger nodes in other chunks set the step count
+                break
             rows = flat_rows[s, :k].reshape(-1)
             x = x_flat.index_select(0, rows).view(k, -1, x_flat.shape[1])  # [k, batch, f+1]
             y = y_flat.index_select(0, rows).view(k, -1)  # [k, batch]

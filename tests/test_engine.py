@@ -94,6 +94,16 @@ def test_vectorized_round_equals_the_per_node_loop(protocol, local_epochs, sampl
     assert [n.status for n in loop[2][1].nodes] == [n.status for n in vec[2][1].nodes]
 
 
+def test_vectorized_result_does_not_depend_on_the_node_chunk(protocol):
+    nodes = _nodes(protocol, 16, n_engines=64)
+    out = []
+    for chunk in (1024, 3):
+        fed = Federation(nodes, [participant] * 16, init_params(MLP, 0), FederatedConfig(node_chunk=chunk), MLP, seed=0)
+        fed.run_round()
+        out.append(fed.node_params)
+    assert torch.allclose(out[0], out[1], atol=1e-6, rtol=0)
+
+
 def test_non_participant_never_sends_nor_receives(protocol):
     nodes = _nodes(protocol, 8, "iid", n_engines=64)
     behaviours = [non_participant] + [participant] * 7
