@@ -77,7 +77,7 @@ def build_traces(runs: Runs, metrics: dict, mlp: MLPConfig, params: dict[str, to
     return traces
 
 
-def ensure_artifacts(artifacts_dir: Path, runs: Runs, seed: int, say: Callable[[str], None] = print) -> tuple[dict, MLPConfig, dict[str, torch.Tensor]]:
+def ensure_artifacts(artifacts_dir: Path, runs: Runs, seed: int, say: Callable[[str], None] = lambda m: print(m, flush=True)) -> tuple[dict, MLPConfig, dict[str, torch.Tensor]]:
     """Load trained models from `artifacts_dir`, or train them once (seconds) and cache them there."""
     if not (Path(artifacts_dir) / METRICS_FILE).is_file():
         say(f"no trained models in {artifacts_dir}: training them now (seed {seed}), cached for next time")
