@@ -6,6 +6,10 @@ the embedded FD001/FD003 files.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,3 +54,33 @@ def game_models(artifacts_dir: Path):
     from app.traces import load_game_models
 
     return load_game_models(Settings(artifacts_dir=artifacts_dir))
+
+
+@pytest.fixture(scope="session")
+def live_server(game_models) -> Iterator[str]:
+    """A real uvicorn serving the app with the real models, in a thread, on a port the OS picked.
+
+    Yields "127.0.0.1:PORT". Every websocket connection is its own game, so tests share it.
+    """
+    import uvicorn
+
+    from app.server import create_app, uvicorn_config
+    from app.settings import Settings
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = Settings(port=port)
+    server = uvicorn.Server(uvicorn_config(create_app(settings, game_models), settings, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    give_up = time.monotonic() + 30.0
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > give_up:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30.0)
+    sock.close()

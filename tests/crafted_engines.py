@@ -6,7 +6,6 @@ fixture) are used where a test needs realistic behaviour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,20 +51,3 @@ def noisy_pool(n_engines: int = 60, seed: int = 0) -> list[EngineTrace]:
             )
         )
     return pool
-
-
-@dataclass(frozen=True)
-class CraftedModels:
-    """A stand-in with the shape of `app.traces.GameModels`, built from crafted traces."""
-
-    traces: list[EngineTrace]
-    feature_names: list[str] = field(default_factory=lambda: list(FEATURES))
-    metrics: dict = field(
-        default_factory=lambda: {
-            "naive_rmse": 41.0,
-            "centralized_rmse": 15.0,
-            "local_rmse": 22.0,
-            "federated_rmse": 16.0,
-            "federated_curve": [30.0, 20.0, 16.0],
-        }
-    )

@@ -12,19 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from crafted_engines import CraftedModels, noisy_pool
 
-from app.server import create_app, uvicorn_config
-from app.settings import Settings
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -47,7 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # measure of speed.
 WAIT_MS = 20_000
 LONG_WAIT_MS = 90_000  # for what takes hundreds of ticks at 50x
-START_GUARD_S = 30.0
 
 STRATEGIES = ["corrective", "preventative", "local", "federated"]
 
@@ -57,35 +49,15 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def browser_game_models(request: pytest.FixtureRequest) -> Any:
-    """The real models from the engine when the fixture exists, crafted engines until then."""
-    try:
-        return request.getfixturevalue("game_models")
-    except pytest.FixtureLookupError:
-        return CraftedModels(noisy_pool(40))
+def browser_game_models(game_models: Any) -> Any:
+    """The real held-out engines and trained models (tests/conftest.py)."""
+    return game_models
 
 
 @pytest.fixture(scope="module")
-def server_url(browser_game_models: Any) -> Iterator[str]:
-    """A real uvicorn serving the app in a thread, on a port the OS picked."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings = Settings(port=port)
-    app = create_app(settings, browser_game_models)
-    server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    give_up = time.monotonic() + START_GUARD_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > give_up:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=START_GUARD_S)
-    sock.close()
+def server_url(live_server: str) -> str:
+    """The real server of tests/conftest.py, serving the real models."""
+    return f"http://{live_server}/"
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from fl_engine.data import (
     resolve_data_dir,
     split_engines,
 )
-from fl_engine.features import prepare_protocol
 
 EXPECTED_FEATURES = [
     "setting_1", "setting_2", "sensor_2", "sensor_3", "sensor_4", "sensor_7", "sensor_8", "sensor_9",

@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from crafted_engines import engine
 
 from app.connection import Outbox
 from app.history import ProfitHistory
 from app.schemas import ErrorFrame, GameStateView, HistoryPoint, SnapshotFrame, TickFrame
-from app.server import create_app, uvicorn_config
-from app.settings import GameSettings, Settings
+from app.settings import GameSettings
 from app.simulation import new_game, run
 from app.state import SlotState
 from app.views import slot_view
@@ -32,7 +27,6 @@ from app.views import slot_view
 # Hang guards only (a broken server fails the test instead of blocking the suite), never a
 # measure of speed.
 RECV_GUARD_S = 20.0
-START_GUARD_S = 30.0
 
 STRATEGIES = ["corrective", "preventative", "local", "federated"]
 
@@ -44,26 +38,9 @@ def game_models_for_server(game_models: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def base_url(game_models_for_server: Any) -> Iterator[str]:
-    """A real uvicorn serving the app in a thread, on a port the OS picked."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings = Settings(port=port)
-    app = create_app(settings, game_models_for_server)
-    server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    give_up = time.monotonic() + START_GUARD_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > give_up:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=START_GUARD_S)
-    sock.close()
+def base_url(live_server: str) -> str:
+    """The real server of tests/conftest.py, as host:port."""
+    return live_server
 
 
 # ---------------------------------------------------------------- HTTP
