@@ -171,21 +171,22 @@ def data_check(data_dir: DataDirOption = None) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[Optional[str], typer.Option(help="interface to listen on [default: 127.0.0.1 or $TYCOON_HOST]")] = None,
+    port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="[default: 8000 or $TYCOON_PORT]")] = None,
     data_dir: DataDirOption = None,
-    artifacts: Annotated[Optional[Path], typer.Option(help="trained models (trained and cached here if missing)")] = None,
+    artifacts: Annotated[Optional[Path], typer.Option(help="trained models, trained and cached here if missing [default: artifacts]")] = None,
 ) -> None:
-    """Serve the dashboard at http://HOST:PORT."""
+    """Serve the dashboard at http://HOST:PORT (settings also come from TYCOON_* variables)."""
+    from pydantic import ValidationError
+
     from app.server import serve as run_server
     from app.settings import Settings
 
-    overrides = {"host": host, "port": port}
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    if artifacts is not None:
-        overrides["artifacts_dir"] = artifacts
-    settings = Settings(**overrides)
+    given = {"host": host, "port": port, "data_dir": data_dir, "artifacts_dir": artifacts}
+    try:
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        fail(f"invalid setting {_first_error(exc)}")
     try:
         run_server(settings)
     except (DataError, ArtifactError) as exc:
