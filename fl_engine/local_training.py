@@ -173,7 +173,10 @@ def _train_chunk(P: Tensor, data: NodeData, nodes: Tensor, plans: list[Tensor], 
     for plan in plans:
         plan = plan.to(P.device).transpose(0, 1)  # [steps, n, batch]
         valid = plan >= 0
-        flat_rows = plan.clamp(min=0) + nodes.view(1, -1, 1) * rows_per_node  # [steps, n, batch]
+        flat_rows = (plan.clamp(min=0) + nodes.view(1, -1, 1) * rows_per_node).reshape(-1)
+        n_steps, n, batch = plan.shape
+        xs = x_flat.index_select(0, flat_rows).view(n_steps, n, batch, -1)  # [steps, n, batch, f+1]
+        ys = y_flat.index_select(0, flat_rows).view(n_steps, n, batch)  # [steps, n, batch]
         counts = valid.sum(-1)  # [steps, n]
         w = valid * (2.0 / counts.clamp(min=1)).to(P.dtype).unsqueeze(-1)  # [steps, n, batch]
         active = counts > 0  # nodes are sorted by size: the active ones are a prefix
@@ -182,10 +185,7 @@ def _train_chunk(P: Tensor, data: NodeData, nodes: Tensor, plans: list[Tensor], 
         for s, k in enumerate(n_active):
             if k == 0:  # this chunk's nodes are done; larger nodes in other chunks set the step count
                 break
-            rows = flat_rows[s, :k].reshape(-1)
-            x = x_flat.index_select(0, rows).view(k, -1, x_flat.shape[1])  # [k, batch, f+1]
-            y = y_flat.index_select(0, rows).view(k, -1)  # [k, batch]
-            grad = _gradients(P[:k], x, y, w[s, :k], mlp)
+            grad = _gradients(P[:k], xs[s, :k], ys[s, :k], w[s, :k], mlp)
             step = same_start + s + 1 if same_start is not None else done[:k] + (s + 1)
             _adam_update(P[:k], m[:k], v[:k], grad, step, opt)
         done += active.sum(0)
