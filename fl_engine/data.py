@@ -51,7 +51,8 @@ class DataError(ValueError):
 def resolve_data_dir(flag: str | Path | None = None) -> Path:
     """The data directory by precedence: explicit flag, then $TYCOON_DATA_DIR, then the embedded set."""
     if flag:
-        chosen, origin = Path(flag), "--data-dir"
+        from_env = str(flag) == os.environ.get(DATA_DIR_ENV)  # settings objects read the variable too
+        chosen, origin = Path(flag), f"${DATA_DIR_ENV}" if from_env else "--data-dir"
     elif os.environ.get(DATA_DIR_ENV):
         chosen, origin = Path(os.environ[DATA_DIR_ENV]), f"${DATA_DIR_ENV}"
     else:
