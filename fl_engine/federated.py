@@ -107,15 +107,19 @@ class Federation:
             if not every:
                 self.node_params[idx] = params
 
-        before = after = None
+        # Own-data losses: after local training, and with the model each node ends the round with
+        # (the new global model for senders; its own for a non-participant).
+        before: dict[int, float] = {}
+        after: dict[int, float] = {}
         if self.cfg.track_losses and trainers:
             before = dict(zip(trainers, node_losses(self.node_params[idx], self.data, idx, self.mlp).tolist()))
+            after = {i: before[i] for i in local}
         if sampled:
             weights = self.data.sizes[sent].to(self.node_params.dtype)
             self.global_params = AGGREGATORS[self.cfg.aggregator](self.node_params[sent], weights)
             if self.cfg.track_losses:
                 glob = self.global_params.expand(len(sampled), -1)
-                after = dict(zip(sampled, node_losses(glob, self.data, sent, self.mlp).tolist()))
+                after.update(zip(sampled, node_losses(glob, self.data, sent, self.mlp).tolist()))
 
         reports = []
         sampled_set, sizes = set(sampled), self.data.sizes.tolist()
@@ -131,8 +135,8 @@ class Federation:
                     node=i,
                     status=status,
                     rows=sizes[i],
-                    loss_before=before.get(i) if before else None,
-                    loss_after=(after.get(i) if after else None) if status == "trained" else (before.get(i) if before and status == "local" else None),
+                    loss_before=before.get(i),
+                    loss_after=after.get(i),
                 )
             )
         self.round += 1
