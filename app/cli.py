@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -16,15 +16,22 @@ from fl_engine.artifacts import ArtifactError, save_artifacts
 from fl_engine.data import DataError, check_data_dir, load_runs, resolve_data_dir
 from fl_engine.experiment import MODELS, ExperimentConfig, run_experiment
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turbofan Tycoon: federated learning you can play.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Turbofan Tycoon: federated learning you can play.",
+)
 data_app = typer.Typer(no_args_is_help=True, help="Inspect the C-MAPSS data directory.")
 app.add_typer(data_app, name="data")
 console = Console()
 err = Console(stderr=True)
 
 DataDirOption = Annotated[
-    Optional[Path],
-    typer.Option("--data-dir", help="C-MAPSS directory (default: $TYCOON_DATA_DIR, then the embedded FD001/FD003)"),
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="C-MAPSS directory (default: $TYCOON_DATA_DIR, then the embedded FD001/FD003)",
+    ),
 ]
 
 
@@ -39,7 +46,9 @@ def parse_seeds(text: str) -> list[int]:
         seeds: list[int] = []
         for part in text.split(","):
             if "-" in part.strip()[1:]:
-                lo, hi = part.strip().split("-", 1) if not part.strip().startswith("-") else (part, part)
+                lo, hi = (
+                    part.strip().split("-", 1) if not part.strip().startswith("-") else (part, part)
+                )
                 seeds += list(range(int(lo), int(hi) + 1))
             else:
                 seeds.append(int(part))
@@ -52,28 +61,50 @@ def parse_seeds(text: str) -> list[int]:
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option(help="directory for metrics.json and the .safetensors models")] = Path("artifacts"),
-    seed: Annotated[int, typer.Option(min=0, help="seed of the engine split, partition and training")] = 0,
-    seeds: Annotated[Optional[str], typer.Option(help="several seeds, e.g. 0-4: mean and spread; one subdirectory each")] = None,
+    out: Annotated[
+        Path, typer.Option(help="directory for metrics.json and the .safetensors models")
+    ] = Path("artifacts"),
+    seed: Annotated[
+        int, typer.Option(min=0, help="seed of the engine split, partition and training")
+    ] = 0,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="several seeds, e.g. 0-4: mean and spread; one subdirectory each"),
+    ] = None,
     data_dir: DataDirOption = None,
     rounds: Annotated[int, typer.Option(min=1)] = 10,
     nodes: Annotated[int, typer.Option(min=1, help="simulated factories")] = 80,
     partition: Annotated[str, typer.Option(help="iid, unbalanced or fault_mode")] = "iid",
     local_epochs: Annotated[int, typer.Option(min=1)] = 1,
-    sample_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of nodes asked each round")] = 1.0,
+    sample_fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="share of nodes asked each round")
+    ] = 1.0,
     failed: Annotated[int, typer.Option(min=0, help="nodes that fail")] = 0,
-    failure_round: Annotated[int, typer.Option(min=0, help="first round the failed nodes are down")] = 5,
-    trainer: Annotated[str, typer.Option(help="vectorized (default) or loop, the per-node reference")] = "vectorized",
-    cycle_input: Annotated[bool, typer.Option(help="add the cycle count as a 17th model input (not FF09)")] = False,
+    failure_round: Annotated[
+        int, typer.Option(min=0, help="first round the failed nodes are down")
+    ] = 5,
+    trainer: Annotated[
+        str, typer.Option(help="vectorized (default) or loop, the per-node reference")
+    ] = "vectorized",
+    cycle_input: Annotated[
+        bool, typer.Option(help="add the cycle count as a 17th model input (not FF09)")
+    ] = False,
 ) -> None:
     """Train the naive, centralized, local and federated models; print their test RMSE."""
     seed_list = parse_seeds(seeds) if seeds else [seed]
     try:
         configs = [
             ExperimentConfig(
-                seed=s, rounds=rounds, n_nodes=nodes, partition=partition, local_epochs=local_epochs,
-                sample_fraction=sample_fraction, n_failed=failed, failure_round=failure_round,
-                trainer=trainer, cycle_input=cycle_input,
+                seed=s,
+                rounds=rounds,
+                n_nodes=nodes,
+                partition=partition,
+                local_epochs=local_epochs,
+                sample_fraction=sample_fraction,
+                n_failed=failed,
+                failure_round=failure_round,
+                trainer=trainer,
+                cycle_input=cycle_input,
             )
             for s in seed_list
         ]
@@ -86,9 +117,15 @@ def train(
         fail(str(exc))
     console.print(f"data: {data_path} ({runs.n_engines} engines, {runs.n_rows:,} rows)")
     all_metrics = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        tasks: dict[str, int] = {}
         for cfg in configs:
-            tasks: dict[str, int] = {}
 
             def progress(stage: str, done: int, total: int, seed: int = cfg.seed) -> None:
                 key = f"seed {seed}: {stage}"
@@ -132,7 +169,9 @@ def _first_error(exc: Exception) -> str:
 
 def _table(metrics: list[dict], seeds: list[int]) -> Table:
     many = len(metrics) > 1
-    table = Table(title=f"Test RMSE in cycles ({'mean ± std over seeds ' + ','.join(map(str, seeds)) if many else f'seed {seeds[0]}'})")
+    table = Table(
+        title=f"Test RMSE in cycles ({'mean ± std over seeds ' + ','.join(map(str, seeds)) if many else f'seed {seeds[0]}'})"
+    )
     table.add_column("model")
     table.add_column("RMSE", justify="right")
     table.add_column("late-life RMSE (RUL ≤ 50)", justify="right")
@@ -142,7 +181,9 @@ def _table(metrics: list[dict], seeds: list[int]) -> Table:
         late = np.array([x["late_life_rmse"][m] for x in metrics])
         phm = np.array([x["phm08_score"][m] for x in metrics])
         fmt = (lambda a: f"{a.mean():.2f} ± {a.std():.2f}") if many else (lambda a: f"{a[0]:.2f}")
-        table.add_row(m, fmt(rm), fmt(late), f"{np.median(phm):,.0f}" + (" (median)" if many else ""))
+        table.add_row(
+            m, fmt(rm), fmt(late), f"{np.median(phm):,.0f}" + (" (median)" if many else "")
+        )
     local = np.array([x["local_all_nodes_rmse"]["mean"] for x in metrics])
     lo = min(x["local_all_nodes_rmse"]["min"] for x in metrics)
     hi = max(x["local_all_nodes_rmse"]["max"] for x in metrics)
@@ -171,10 +212,20 @@ def data_check(data_dir: DataDirOption = None) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="interface to listen on [default: 127.0.0.1 or $TYCOON_HOST]")] = None,
-    port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="[default: 8000 or $TYCOON_PORT]")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="interface to listen on [default: 127.0.0.1 or $TYCOON_HOST]"),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="[default: 8000 or $TYCOON_PORT]")
+    ] = None,
     data_dir: DataDirOption = None,
-    artifacts: Annotated[Optional[Path], typer.Option(help="trained models, trained and cached here if missing [default: artifacts]")] = None,
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            help="trained models, trained and cached here if missing [default: artifacts]"
+        ),
+    ] = None,
 ) -> None:
     """Serve the dashboard at http://HOST:PORT (settings also come from TYCOON_* variables)."""
     from pydantic import ValidationError

@@ -70,9 +70,7 @@ def hire_offered(progress: Progress) -> bool:
 def federation_offered(progress: Progress) -> bool:
     """Whether the dashboard should offer to join the federation now."""
     return (
-        not progress.free_play
-        and progress.federation_offered
-        and not progress.federation_accepted
+        not progress.free_play and progress.federation_offered and not progress.federation_accepted
     )
 
 

@@ -7,7 +7,7 @@ commands are discriminated by `type` too (see `Command`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -246,17 +246,15 @@ class FreePlay(_Command):
 
 
 Command = Annotated[
-    Union[
-        SetStrategy,
-        SetSpeed,
-        Pause,
-        Resume,
-        Step,
-        Reset,
-        HireDataScientist,
-        AcceptFederation,
-        FreePlay,
-    ],
+    SetStrategy
+    | SetSpeed
+    | Pause
+    | Resume
+    | Step
+    | Reset
+    | HireDataScientist
+    | AcceptFederation
+    | FreePlay,
     Field(discriminator="type"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

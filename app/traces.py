@@ -5,9 +5,10 @@ Predictions are computed once here, at start-up, so a game tick never calls a mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -49,7 +50,9 @@ class GameModels:
     metrics: dict  # the engine's metrics.json (naive/centralized/local/federated RMSE, curves...)
 
 
-def build_traces(runs: Runs, metrics: dict, mlp: MLPConfig, params: dict[str, torch.Tensor]) -> list[EngineTrace]:
+def build_traces(
+    runs: Runs, metrics: dict, mlp: MLPConfig, params: dict[str, torch.Tensor]
+) -> list[EngineTrace]:
     """Replayable engines: the test-split engines from the train files, which ran to failure and
     which no model was trained on; each with both models' predicted RUL at every cycle."""
     index = {engine_id: i for i, engine_id in enumerate(runs.engine_ids)}
@@ -72,26 +75,44 @@ def build_traces(runs: Runs, metrics: dict, mlp: MLPConfig, params: dict[str, to
             continue
         rows = engine_rows[e]
         x = torch.as_tensor((inputs[rows] - mean) / std, dtype=torch.float32)
-        rul = {name: np.maximum(predict(mlp, params[name], x).numpy() * t_std + t_mean, 0.0) for name in ("local", "federated")}
-        traces.append(EngineTrace(engine_id, runs.signals[rows][:, sensor_columns], rul["local"], rul["federated"]))
+        rul = {
+            name: np.maximum(predict(mlp, params[name], x).numpy() * t_std + t_mean, 0.0)
+            for name in ("local", "federated")
+        }
+        traces.append(
+            EngineTrace(
+                engine_id, runs.signals[rows][:, sensor_columns], rul["local"], rul["federated"]
+            )
+        )
     return traces
 
 
-def ensure_artifacts(artifacts_dir: Path, runs: Runs, seed: int, say: Callable[[str], None] = lambda m: print(m, flush=True)) -> tuple[dict, MLPConfig, dict[str, torch.Tensor]]:
+def ensure_artifacts(
+    artifacts_dir: Path,
+    runs: Runs,
+    seed: int,
+    say: Callable[[str], None] = lambda m: print(m, flush=True),
+) -> tuple[dict, MLPConfig, dict[str, torch.Tensor]]:
     """Load trained models from `artifacts_dir`, or train them once (seconds) and cache them there."""
     if not (Path(artifacts_dir) / METRICS_FILE).is_file():
-        say(f"no trained models in {artifacts_dir}: training them now (seed {seed}), cached for next time")
+        say(
+            f"no trained models in {artifacts_dir}: training them now (seed {seed}), cached for next time"
+        )
 
         def progress(stage: str, done: int, total: int) -> None:
             if done == total:
                 say(f"  trained {stage}")
 
-        save_artifacts(run_experiment(runs, ExperimentConfig(seed=seed), progress), Path(artifacts_dir))
+        save_artifacts(
+            run_experiment(runs, ExperimentConfig(seed=seed), progress), Path(artifacts_dir)
+        )
     return load_artifacts(Path(artifacts_dir))
 
 
-def load_game_models(settings: "Settings") -> GameModels:
+def load_game_models(settings: Settings) -> GameModels:
     runs = load_runs(resolve_data_dir(settings.data_dir))
     metrics, mlp, params = ensure_artifacts(settings.artifacts_dir, runs, settings.seed)
     names = [n for n in metrics["feature_names"] if n != "cycle"]
-    return GameModels(traces=build_traces(runs, metrics, mlp, params), feature_names=names, metrics=metrics)
+    return GameModels(
+        traces=build_traces(runs, metrics, mlp, params), feature_names=names, metrics=metrics
+    )

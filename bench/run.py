@@ -45,10 +45,15 @@ def quality(seeds: list[int]) -> dict:
 
     runs = load_runs(resolve_data_dir())
     out: dict = {"seeds": seeds, "variants": {}}
-    table = Table(title=f"Test RMSE in cycles, mean ± std over seeds {seeds[0]}-{seeds[-1]} (10 rounds x 1 epoch, 80 nodes)")
+    table = Table(
+        title=f"Test RMSE in cycles, mean ± std over seeds {seeds[0]}-{seeds[-1]} (10 rounds x 1 epoch, 80 nodes)"
+    )
     for col in ("model", "variant", "RMSE", "late-life RMSE", "vs centralized"):
         table.add_column(col, justify="right" if col != "model" else "left")
-    for variant, kwargs in (("FF09 (16 inputs)", {}), ("+ cycle input (17)", {"cycle_input": True})):
+    for variant, kwargs in (
+        ("FF09 (16 inputs)", {}),
+        ("+ cycle input (17)", {"cycle_input": True}),
+    ):
         rows: dict[str, dict[str, list[float]]] = {m: {"rmse": [], "late": []} for m in MODELS}
         local_spread = []
         for seed in seeds:
@@ -56,16 +61,44 @@ def quality(seeds: list[int]) -> dict:
             for m in MODELS:
                 rows[m]["rmse"].append(result.scores[m].rmse)
                 rows[m]["late"].append(result.scores[m].late_life_rmse)
-            local_spread.append([min(result.local_all_nodes), float(np.mean(result.local_all_nodes)), max(result.local_all_nodes)])
+            local_spread.append(
+                [
+                    min(result.local_all_nodes),
+                    float(np.mean(result.local_all_nodes)),
+                    max(result.local_all_nodes),
+                ]
+            )
         central = np.mean(rows["centralized"]["rmse"])
         summary = {}
         for m in MODELS:
             r, late = np.array(rows[m]["rmse"]), np.array(rows[m]["late"])
-            summary[m] = {"rmse_mean": r.mean(), "rmse_std": r.std(), "late_life_mean": late.mean(), "late_life_std": late.std(), "rmse": r.tolist()}
-            table.add_row(m, variant, f"{r.mean():.2f} ± {r.std():.2f}", f"{late.mean():.2f} ± {late.std():.2f}", f"{(r.mean() / central - 1) * 100:+.1f}%")
+            summary[m] = {
+                "rmse_mean": r.mean(),
+                "rmse_std": r.std(),
+                "late_life_mean": late.mean(),
+                "late_life_std": late.std(),
+                "rmse": r.tolist(),
+            }
+            table.add_row(
+                m,
+                variant,
+                f"{r.mean():.2f} ± {r.std():.2f}",
+                f"{late.mean():.2f} ± {late.std():.2f}",
+                f"{(r.mean() / central - 1) * 100:+.1f}%",
+            )
         spread = np.array(local_spread)
-        summary["every_node_alone"] = {"min": spread[:, 0].min(), "mean": spread[:, 1].mean(), "max": spread[:, 2].max()}
-        table.add_row("each node alone", variant, f"{spread[:, 1].mean():.1f} (range {spread[:, 0].min():.0f}-{spread[:, 2].max():.0f})", "", "")
+        summary["every_node_alone"] = {
+            "min": spread[:, 0].min(),
+            "mean": spread[:, 1].mean(),
+            "max": spread[:, 2].max(),
+        }
+        table.add_row(
+            "each node alone",
+            variant,
+            f"{spread[:, 1].mean():.1f} (range {spread[:, 0].min():.0f}-{spread[:, 2].max():.0f})",
+            "",
+            "",
+        )
         out["variants"][variant] = summary
     console.print(table)
     return out
@@ -85,10 +118,21 @@ def _federation(n_nodes: int, trainer: str, device: str = "cpu"):
     parts = iid(data.train_engines, data.engine_groups(), 80, np.random.default_rng(0))
     base = NodeData.from_rows(data.x, data.y, [data.rows_of(p) for p in parts])
     reps = -(-n_nodes // 80)
-    nodes = NodeData(base.x.repeat(reps, 1, 1)[:n_nodes], base.y.repeat(reps, 1)[:n_nodes], base.sizes.repeat(reps)[:n_nodes]).to(device)
+    nodes = NodeData(
+        base.x.repeat(reps, 1, 1)[:n_nodes],
+        base.y.repeat(reps, 1)[:n_nodes],
+        base.sizes.repeat(reps)[:n_nodes],
+    ).to(device)
     mlp = MLPConfig()
     cfg = FederatedConfig(trainer=trainer, track_losses=False)
-    return Federation(nodes, [non_participant] + [participant] * (n_nodes - 1), init_params(mlp, 0), cfg, mlp, seed=0)
+    return Federation(
+        nodes,
+        [non_participant] + [participant] * (n_nodes - 1),
+        init_params(mlp, 0),
+        cfg,
+        mlp,
+        seed=0,
+    )
 
 
 def time_rounds(fed, rounds: int) -> list[float]:
@@ -109,15 +153,22 @@ def speed(rounds: int, loop_rounds: int) -> dict:
     vec = time_rounds(_federation(80, "vectorized"), rounds)
     loop = time_rounds(_federation(80, "loop"), loop_rounds)
     result = {
-        "nodes": 80, "rows": int(_federation(80, "vectorized").data.sizes.sum()), "batch": 32, "local_epochs": 1,
-        "vectorized_ms_median": 1e3 * float(np.median(vec)), "vectorized_ms_min": 1e3 * float(np.min(vec)),
-        "loop_ms_median": 1e3 * float(np.median(loop)), "speedup": float(np.median(loop) / np.median(vec)),
+        "nodes": 80,
+        "rows": int(_federation(80, "vectorized").data.sizes.sum()),
+        "batch": 32,
+        "local_epochs": 1,
+        "vectorized_ms_median": 1e3 * float(np.median(vec)),
+        "vectorized_ms_min": 1e3 * float(np.min(vec)),
+        "loop_ms_median": 1e3 * float(np.median(loop)),
+        "speedup": float(np.median(loop) / np.median(vec)),
     }
     table = Table(title="One FedAvg round, 80 nodes x 1 epoch (Adam, batch 32)")
     for col in ("trainer", "ms / round (median)", "speed-up"):
         table.add_column(col, justify="right")
     table.add_row("per-node loop", f"{result['loop_ms_median']:.0f}", "1x")
-    table.add_row("vectorized", f"{result['vectorized_ms_median']:.1f}", f"{result['speedup']:.0f}x")
+    table.add_row(
+        "vectorized", f"{result['vectorized_ms_median']:.1f}", f"{result['speedup']:.0f}x"
+    )
     console.print(table)
     return result
 
@@ -127,14 +178,22 @@ def scaling(sizes: list[int], device: str) -> dict:
     for n in sizes:
         proc = subprocess.run(
             [sys.executable, "-m", "bench.scale_one", str(n), device],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    table = Table(title=f"Vectorized FedAvg round vs federation size ({device}; replicas of the 80-node partition)")
+    table = Table(
+        title=f"Vectorized FedAvg round vs federation size ({device}; replicas of the 80-node partition)"
+    )
     for col in ("nodes", "rows / round", "s / round (median)", "peak memory"):
         table.add_column(col, justify="right")
     for r in rows:
-        mem = f"{r['gpu_peak_mib']:.0f} MiB GPU" if r["gpu_peak_mib"] else f"{r['peak_rss_mib']:.0f} MiB RSS"
+        mem = (
+            f"{r['gpu_peak_mib']:.0f} MiB GPU"
+            if r["gpu_peak_mib"]
+            else f"{r['peak_rss_mib']:.0f} MiB RSS"
+        )
         table.add_row(f"{r['nodes']:,}", f"{r['rows']:,}", f"{r['s_per_round_median']:.4f}", mem)
     console.print(table)
     return {"device": device, "rows": rows}
@@ -142,7 +201,9 @@ def scaling(sizes: list[int], device: str) -> dict:
 
 def main(
     seeds: Annotated[str, typer.Option(help="quality seeds, e.g. 0-4")] = "0-4",
-    sizes: Annotated[str, typer.Option(help="federation sizes for the scaling table")] = "80,800,8000",
+    sizes: Annotated[
+        str, typer.Option(help="federation sizes for the scaling table")
+    ] = "80,800,8000",
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
     skip_quality: bool = False,
 ) -> None:

@@ -21,9 +21,16 @@ def scale_one(nodes: int, rounds: int = 3, device: str = "cpu") -> None:
     times = time_rounds(fed, rounds)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     payload = {
-        "nodes": nodes, "rows": int(fed.data.sizes.sum()), "device": device, "s_per_round_median": float(np.median(times)), "s_per_round_min": float(np.min(times)),
-        "peak_rss_mib": peak_kib / 1024, "rss_before_mib": before / 1024,
-        "gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None,
+        "nodes": nodes,
+        "rows": int(fed.data.sizes.sum()),
+        "device": device,
+        "s_per_round_median": float(np.median(times)),
+        "s_per_round_min": float(np.min(times)),
+        "peak_rss_mib": peak_kib / 1024,
+        "rss_before_mib": before / 1024,
+        "gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20
+        if device.startswith("cuda")
+        else None,
     }
     print(json.dumps(payload))
 

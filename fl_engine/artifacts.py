@@ -50,8 +50,11 @@ def metrics_of(result: ExperimentResult) -> dict[str, Any]:
         },
         "node_status": [[n.status for n in r.nodes] for r in result.rounds],
         "local_all_nodes_rmse": {
-            "mean": float(local_all.mean()), "min": float(local_all.min()), "max": float(local_all.max()),
-            "std": float(local_all.std()), "values": local_all.tolist(),
+            "mean": float(local_all.mean()),
+            "min": float(local_all.min()),
+            "max": float(local_all.max()),
+            "std": float(local_all.std()),
+            "values": local_all.tolist(),
         },
         "test_engines": [ids[e] for e in data.test_engines],
         "train_engines": [ids[e] for e in data.train_engines],
@@ -73,10 +76,16 @@ def save_artifacts(result: ExperimentResult, out_dir: Path) -> dict[str, Any]:
     metrics = metrics_of(result)
     for name in MODEL_FILES:
         state = result.mlp.layout.to_state_dict(result.params[name])
-        save_file(state, str(out_dir / f"{name}.safetensors"), metadata={"model": name, "seed": str(result.config.seed)})
+        save_file(
+            state,
+            str(out_dir / f"{name}.safetensors"),
+            metadata={"model": name, "seed": str(result.config.seed)},
+        )
     tmp = out_dir / (METRICS_FILE + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=1))
-    tmp.replace(out_dir / METRICS_FILE)  # metrics.json last and atomic: its presence marks a complete set
+    tmp.replace(
+        out_dir / METRICS_FILE
+    )  # metrics.json last and atomic: its presence marks a complete set
     return metrics
 
 
@@ -100,5 +109,7 @@ def load_artifacts(art_dir: Path) -> tuple[dict[str, Any], MLPConfig, dict[str, 
         try:
             params[name] = mlp.layout.from_state_dict(load_file(str(file)))
         except (SafetensorError, ValueError, OSError) as exc:
-            raise ArtifactError(f"{file} is damaged or does not match metrics.json ({exc})") from exc
+            raise ArtifactError(
+                f"{file} is damaged or does not match metrics.json ({exc})"
+            ) from exc
     return metrics, mlp, params

@@ -19,7 +19,9 @@ SUBSETS = ("FD001", "FD002", "FD003", "FD004")
 PROTOCOL_SUBSETS = ("FD001", "FD003")
 N_COLUMNS = 26
 RAW_COLUMNS = tuple(
-    ["unit", "cycle"] + [f"setting_{i}" for i in range(1, 4)] + [f"sensor_{i}" for i in range(1, 22)]
+    ["unit", "cycle"]
+    + [f"setting_{i}" for i in range(1, 4)]
+    + [f"sensor_{i}" for i in range(1, 22)]
 )
 # The 24 measured columns (3 operational settings + 21 sensors) a feature can come from.
 SIGNAL_COLUMNS = RAW_COLUMNS[2:]
@@ -51,14 +53,18 @@ class DataError(ValueError):
 def resolve_data_dir(flag: str | Path | None = None) -> Path:
     """The data directory by precedence: explicit flag, then $TYCOON_DATA_DIR, then the embedded set."""
     if flag:
-        from_env = str(flag) == os.environ.get(DATA_DIR_ENV)  # settings objects read the variable too
+        from_env = str(flag) == os.environ.get(
+            DATA_DIR_ENV
+        )  # settings objects read the variable too
         chosen, origin = Path(flag), f"${DATA_DIR_ENV}" if from_env else "--data-dir"
     elif os.environ.get(DATA_DIR_ENV):
         chosen, origin = Path(os.environ[DATA_DIR_ENV]), f"${DATA_DIR_ENV}"
     else:
         chosen, origin = EMBEDDED_DATA_DIR, "the embedded default"
     if not chosen.is_dir():
-        raise DataError(f"data directory {chosen} (from {origin}) does not exist or is not a directory")
+        raise DataError(
+            f"data directory {chosen} (from {origin}) does not exist or is not a directory"
+        )
     return chosen
 
 
@@ -102,7 +108,9 @@ def read_table(path: Path, n_columns: int) -> np.ndarray:
         if not fields:
             continue
         if len(fields) != n_columns:
-            raise DataError(f"{path}, line {line_no}: expected {n_columns} columns, found {len(fields)}")
+            raise DataError(
+                f"{path}, line {line_no}: expected {n_columns} columns, found {len(fields)}"
+            )
         try:
             values = [float(f) for f in fields]
         except ValueError:
@@ -162,7 +170,9 @@ def _units_and_cycles(path: Path, table: np.ndarray) -> tuple[np.ndarray, np.nda
     unit = table[:, 0].astype(np.int64)
     cycle = table[:, 1].astype(np.int64)
     if np.any(table[:, 0] != unit) or np.any(table[:, 1] != cycle) or np.any(cycle < 1):
-        line = int(np.flatnonzero((table[:, 0] != unit) | (table[:, 1] != cycle) | (cycle < 1))[0]) + 1
+        line = (
+            int(np.flatnonzero((table[:, 0] != unit) | (table[:, 1] != cycle) | (cycle < 1))[0]) + 1
+        )
         raise DataError(f"{path}, line {line}: unit and cycle must be positive whole numbers")
     starts = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
     units = unit[starts]
@@ -172,7 +182,9 @@ def _units_and_cycles(path: Path, table: np.ndarray) -> tuple[np.ndarray, np.nda
     expected = np.arange(len(unit)) - starts[row_unit] + 1
     if np.any(cycle != expected):
         line = int(np.flatnonzero(cycle != expected)[0]) + 1
-        raise DataError(f"{path}, line {line}: cycle {cycle[line - 1]} out of sequence (expected {expected[line - 1]})")
+        raise DataError(
+            f"{path}, line {line}: cycle {cycle[line - 1]} out of sequence (expected {expected[line - 1]})"
+        )
     return units, row_unit, cycle
 
 
@@ -185,7 +197,9 @@ def load_split(data_dir: Path, subset: str, split: str) -> Runs:
     path = data_file(data_dir, f"{split}_{subset}")
     table = read_table(path, N_COLUMNS)
     units, row_unit, cycle = _units_and_cycles(path, table)
-    last_cycle = np.maximum.reduceat(cycle, np.flatnonzero(np.r_[True, row_unit[1:] != row_unit[:-1]]))
+    last_cycle = np.maximum.reduceat(
+        cycle, np.flatnonzero(np.r_[True, row_unit[1:] != row_unit[:-1]])
+    )
     final_rul = np.zeros(len(units))
     if split == "test":
         rul_path = data_file(data_dir, f"RUL_{subset}")
@@ -215,7 +229,7 @@ def concat_runs(parts: list[Runs]) -> Runs:
     return Runs(
         engine_ids=tuple(i for p in parts for i in p.engine_ids),
         run_to_failure=np.concatenate([p.run_to_failure for p in parts]),
-        row_engine=np.concatenate([p.row_engine + o for p, o in zip(parts, offsets)]),
+        row_engine=np.concatenate([p.row_engine + o for p, o in zip(parts, offsets, strict=False)]),
         cycle=np.concatenate([p.cycle for p in parts]),
         signals=np.concatenate([p.signals for p in parts]),
         rul=np.concatenate([p.rul for p in parts]),
@@ -224,7 +238,9 @@ def concat_runs(parts: list[Runs]) -> Runs:
 
 def load_runs(data_dir: Path, subsets: tuple[str, ...] = PROTOCOL_SUBSETS) -> Runs:
     """Train and test files of the given subsets, together (FD001+FD003: 400 engines, 75,043 rows)."""
-    return concat_runs([load_split(data_dir, s, split) for s in subsets for split in ("train", "test")])
+    return concat_runs(
+        [load_split(data_dir, s, split) for s in subsets for split in ("train", "test")]
+    )
 
 
 def informative_columns(signals: np.ndarray) -> list[int]:
@@ -266,7 +282,9 @@ def check_data_dir(data_dir: Path) -> list[CheckResult]:
             except DataError as exc:
                 missing = str(exc).startswith("missing data file")
                 if missing and subset not in PROTOCOL_SUBSETS:
-                    results.append(CheckResult(stem, "absent", "optional, not used by the protocol"))
+                    results.append(
+                        CheckResult(stem, "absent", "optional, not used by the protocol")
+                    )
                 else:
                     results.append(CheckResult(stem, "error", str(exc)))
                 continue

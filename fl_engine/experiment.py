@@ -7,8 +7,9 @@ the benchmarks and the game all call it rather than repeating the wiring.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -40,7 +41,9 @@ class ExperimentConfig(BaseModel):
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-3, gt=0)
     sample_fraction: float = Field(1.0, gt=0, le=1)
-    non_participant: int = Field(0, ge=0, description="node that trains alone: the game's local model")
+    non_participant: int = Field(
+        0, ge=0, description="node that trains alone: the game's local model"
+    )
     n_failed: int = Field(0, ge=0)
     failure_round: int = Field(5, ge=0, description="first round in which failed nodes are down")
     trainer: Literal["vectorized", "loop"] = "vectorized"
@@ -48,11 +51,13 @@ class ExperimentConfig(BaseModel):
     cycle_input: bool = Field(False, description="add the cycle count as a 17th input (not FF09)")
 
     @model_validator(mode="after")
-    def _nodes_fit(self) -> "ExperimentConfig":
+    def _nodes_fit(self) -> ExperimentConfig:
         if self.non_participant >= self.n_nodes:
             raise ValueError(f"non_participant must be a node index below n_nodes={self.n_nodes}")
         if self.n_failed > self.n_nodes - 2:
-            raise ValueError("n_failed must leave the non-participant and at least one federating node")
+            raise ValueError(
+                "n_failed must leave the non-participant and at least one federating node"
+            )
         return self
 
 
@@ -89,26 +94,37 @@ def score(data: ProtocolData, pred: np.ndarray, rows: np.ndarray) -> ModelScores
     true = data.runs.rul[rows]
     engine = data.runs.row_engine[rows]
     last = np.r_[engine[1:] != engine[:-1], True]  # rows are grouped by engine, in cycle order
-    return ModelScores(rmse(pred, true), late_life_rmse(pred, true), phm08_score(pred[last], true[last]))
+    return ModelScores(
+        rmse(pred, true), late_life_rmse(pred, true), phm08_score(pred[last], true[last])
+    )
 
 
 def _behaviours(cfg: ExperimentConfig) -> tuple[list[NodeBehaviour], list[str]]:
     rng = np.random.default_rng(cfg.seed + 1)
     others = [i for i in range(cfg.n_nodes) if i != cfg.non_participant]
-    failed = set(rng.choice(others, size=cfg.n_failed, replace=False).tolist()) if cfg.n_failed else set()
+    failed = (
+        set(rng.choice(others, size=cfg.n_failed, replace=False).tolist())
+        if cfg.n_failed
+        else set()
+    )
     behaviours: list[NodeBehaviour] = []
     names: list[str] = []
     for i in range(cfg.n_nodes):
         if i == cfg.non_participant:
             behaviours.append(non_participant), names.append("non_participant")
         elif i in failed:
-            behaviours.append(fails_at(cfg.failure_round)), names.append(f"fails_at_round_{cfg.failure_round}")
+            (
+                behaviours.append(fails_at(cfg.failure_round)),
+                names.append(f"fails_at_round_{cfg.failure_round}"),
+            )
         else:
             behaviours.append(participant), names.append("participant")
     return behaviours, names
 
 
-def _test_rmse_many(data: ProtocolData, mlp: MLPConfig, params: Tensor, rows: np.ndarray, chunk: int = 16) -> list[float]:
+def _test_rmse_many(
+    data: ProtocolData, mlp: MLPConfig, params: Tensor, rows: np.ndarray, chunk: int = 16
+) -> list[float]:
     """Test RMSE of many models at once: params [k, n_params]."""
     x = with_bias_column(data.x[torch.as_tensor(rows)])
     true = data.runs.rul[rows]
@@ -121,17 +137,23 @@ def _test_rmse_many(data: ProtocolData, mlp: MLPConfig, params: Tensor, rows: np
     return out
 
 
-def train_centralized(nodes: NodeData, init: Tensor, cfg: ExperimentConfig, mlp: MLPConfig, generator: torch.Generator) -> Tensor:
+def train_centralized(
+    nodes: NodeData, init: Tensor, cfg: ExperimentConfig, mlp: MLPConfig, generator: torch.Generator
+) -> Tensor:
     """One model on all training rows, `rounds * local_epochs` epochs: the same example budget as
     the federation, with one Adam optimizer throughout."""
     params = init.unsqueeze(0).clone()
     epochs = cfg.rounds * cfg.local_epochs
     plans = [epoch_plan(nodes.sizes, cfg.batch_size, generator) for _ in range(epochs)]
-    TRAINERS[cfg.trainer](params, nodes, torch.zeros(1, dtype=torch.long), plans, mlp, AdamConfig(lr=cfg.lr))
+    TRAINERS[cfg.trainer](
+        params, nodes, torch.zeros(1, dtype=torch.long), plans, mlp, AdamConfig(lr=cfg.lr)
+    )
     return params[0]
 
 
-def run_experiment(runs: Runs, cfg: ExperimentConfig, progress: Progress | None = None) -> ExperimentResult:
+def run_experiment(
+    runs: Runs, cfg: ExperimentConfig, progress: Progress | None = None
+) -> ExperimentResult:
     tick = progress or (lambda stage, done, total: None)
     seconds: dict[str, float] = {}
     data = prepare_protocol(runs, cfg.seed, cfg.n_test_engines, cfg.cycle_input)
@@ -142,11 +164,18 @@ def run_experiment(runs: Runs, cfg: ExperimentConfig, progress: Progress | None 
     scores: dict[str, ModelScores] = {}
 
     # Naive: the median life of the training engines.
-    lives = np.array([data.runs.cycle[r[0]] + data.runs.rul[r[0]] for r in (data.engine_rows[e] for e in data.train_engines)])
+    lives = np.array(
+        [
+            data.runs.cycle[r[0]] + data.runs.rul[r[0]]
+            for r in (data.engine_rows[e] for e in data.train_engines)
+        ]
+    )
     naive_pred, naive_life = naive_prediction(lives, data.runs.cycle[test_rows])
     scores["naive"] = score(data, naive_pred, test_rows)
 
-    partition = PARTITIONS[cfg.partition](data.train_engines, data.engine_groups(), cfg.n_nodes, np.random.default_rng(cfg.seed))
+    partition = PARTITIONS[cfg.partition](
+        data.train_engines, data.engine_groups(), cfg.n_nodes, np.random.default_rng(cfg.seed)
+    )
     nodes = NodeData.from_rows(data.x, data.y, [data.rows_of(p) for p in partition])
     t0 = time.perf_counter()
     tick("centralized", 0, 1)
@@ -156,8 +185,11 @@ def run_experiment(runs: Runs, cfg: ExperimentConfig, progress: Progress | None 
     seconds["centralized"] = time.perf_counter() - t0
 
     fed_cfg = FederatedConfig(
-        local_epochs=cfg.local_epochs, batch_size=cfg.batch_size, sample_fraction=cfg.sample_fraction,
-        trainer=cfg.trainer, adam=AdamConfig(lr=cfg.lr),
+        local_epochs=cfg.local_epochs,
+        batch_size=cfg.batch_size,
+        sample_fraction=cfg.sample_fraction,
+        trainer=cfg.trainer,
+        adam=AdamConfig(lr=cfg.lr),
     )
     behaviours, names = _behaviours(cfg)
     federation = Federation(nodes, behaviours, init, fed_cfg, mlp, cfg.seed)
@@ -166,7 +198,12 @@ def run_experiment(runs: Runs, cfg: ExperimentConfig, progress: Progress | None 
     curve: list[float] = []
     for r in range(cfg.rounds):
         reports.append(federation.run_round())
-        curve.append(rmse(predict_rul(data, mlp, federation.global_params, test_rows), data.runs.rul[test_rows]))
+        curve.append(
+            rmse(
+                predict_rul(data, mlp, federation.global_params, test_rows),
+                data.runs.rul[test_rows],
+            )
+        )
         tick("federated", r + 1, cfg.rounds)
     seconds["federated"] = time.perf_counter() - t0
     params["federated"] = federation.global_params.clone()
@@ -184,7 +221,16 @@ def run_experiment(runs: Runs, cfg: ExperimentConfig, progress: Progress | None 
     for name in ("centralized", "local", "federated"):
         scores[name] = score(data, predict_rul(data, mlp, params[name], test_rows), test_rows)
     return ExperimentResult(
-        config=cfg, data=data, mlp=mlp, params=params, scores=scores, naive_life=naive_life,
-        federated_curve=curve, rounds=reports, partition=partition, behaviours=names,
-        local_all_nodes=local_all, seconds=seconds,
+        config=cfg,
+        data=data,
+        mlp=mlp,
+        params=params,
+        scores=scores,
+        naive_life=naive_life,
+        federated_curve=curve,
+        rounds=reports,
+        partition=partition,
+        behaviours=names,
+        local_all_nodes=local_all,
+        seconds=seconds,
     )

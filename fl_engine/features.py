@@ -36,14 +36,20 @@ class ProtocolData:
         return len(self.feature_names)
 
     def rows_of(self, engines: np.ndarray) -> np.ndarray:
-        return np.concatenate([self.engine_rows[e] for e in engines]) if len(engines) else np.zeros(0, int)
+        return (
+            np.concatenate([self.engine_rows[e] for e in engines])
+            if len(engines)
+            else np.zeros(0, int)
+        )
 
     def engine_groups(self) -> np.ndarray:
         """The C-MAPSS subset (fault-mode family) of each engine, e.g. "FD001"."""
         return np.array([self.runs.subset_of(e) for e in range(self.runs.n_engines)])
 
     def standardize(self, raw_features: np.ndarray) -> Tensor:
-        return torch.as_tensor((raw_features - self.feature_mean) / self.feature_std, dtype=torch.float32)
+        return torch.as_tensor(
+            (raw_features - self.feature_mean) / self.feature_std, dtype=torch.float32
+        )
 
     def to_cycles(self, y_std: Tensor | np.ndarray) -> np.ndarray:
         return np.asarray(y_std, dtype=np.float64) * self.target_std + self.target_mean
@@ -59,7 +65,9 @@ def model_inputs(runs: Runs, columns: list[int], cycle_input: bool) -> np.ndarra
     return np.column_stack([raw, runs.cycle.astype(np.float64)]) if cycle_input else raw
 
 
-def prepare_protocol(runs: Runs, seed: int, n_test: int = 80, cycle_input: bool = False) -> ProtocolData:
+def prepare_protocol(
+    runs: Runs, seed: int, n_test: int = 80, cycle_input: bool = False
+) -> ProtocolData:
     columns = informative_columns(runs.signals)
     train, test = split_engines(runs.n_engines, n_test, seed)
     engine_rows = runs.engine_rows()

@@ -35,7 +35,9 @@ class FederatedConfig:
         if not 0 < self.sample_fraction <= 1:
             raise ValueError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
         if self.aggregator not in AGGREGATORS:
-            raise ValueError(f"unknown aggregator {self.aggregator!r}; choose from {sorted(AGGREGATORS)}")
+            raise ValueError(
+                f"unknown aggregator {self.aggregator!r}; choose from {sorted(AGGREGATORS)}"
+            )
         if self.trainer not in TRAINERS:
             raise ValueError(f"unknown trainer {self.trainer!r}; choose from {sorted(TRAINERS)}")
 
@@ -100,7 +102,10 @@ class Federation:
             every = len(trainers) == self.data.n_nodes
             params = self.node_params if every else self.node_params[idx]
             sizes = self.data.sizes[idx]
-            plans = [epoch_plan(sizes.cpu(), self.cfg.batch_size, self.generator).to(device) for _ in range(self.cfg.local_epochs)]
+            plans = [
+                epoch_plan(sizes.cpu(), self.cfg.batch_size, self.generator).to(device)
+                for _ in range(self.cfg.local_epochs)
+            ]
             train = TRAINERS[self.cfg.trainer]
             kwargs = {"node_chunk": self.cfg.node_chunk} if self.cfg.trainer == "vectorized" else {}
             train(params, self.data, idx, plans, self.mlp, self.cfg.adam, **kwargs)
@@ -112,14 +117,24 @@ class Federation:
         before: dict[int, float] = {}
         after: dict[int, float] = {}
         if self.cfg.track_losses and trainers:
-            before = dict(zip(trainers, node_losses(self.node_params[idx], self.data, idx, self.mlp).tolist()))
+            before = dict(
+                zip(
+                    trainers,
+                    node_losses(self.node_params[idx], self.data, idx, self.mlp).tolist(),
+                    strict=False,
+                )
+            )
             after = {i: before[i] for i in local}
         if sampled:
             weights = self.data.sizes[sent].to(self.node_params.dtype)
             self.global_params = AGGREGATORS[self.cfg.aggregator](self.node_params[sent], weights)
             if self.cfg.track_losses:
                 glob = self.global_params.expand(len(sampled), -1)
-                after.update(zip(sampled, node_losses(glob, self.data, sent, self.mlp).tolist()))
+                after.update(
+                    zip(
+                        sampled, node_losses(glob, self.data, sent, self.mlp).tolist(), strict=False
+                    )
+                )
 
         reports = []
         sampled_set, sizes = set(sampled), self.data.sizes.tolist()

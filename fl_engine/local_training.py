@@ -42,7 +42,9 @@ class NodeData:
     sizes: Tensor  # [nodes] real rows per node
 
     @classmethod
-    def from_rows(cls, x: Tensor, y: Tensor, node_rows: list[np.ndarray], dtype=torch.float32) -> "NodeData":
+    def from_rows(
+        cls, x: Tensor, y: Tensor, node_rows: list[np.ndarray], dtype=torch.float32
+    ) -> NodeData:
         sizes = torch.tensor([len(r) for r in node_rows], dtype=torch.long)
         if int(sizes.min()) < 1:
             raise ValueError("every node needs at least one row of data")
@@ -60,7 +62,7 @@ class NodeData:
     def n_nodes(self) -> int:
         return len(self.sizes)
 
-    def to(self, device: str | torch.device) -> "NodeData":
+    def to(self, device: str | torch.device) -> NodeData:
         return NodeData(self.x.to(device), self.y.to(device), self.sizes.to(device))
 
 
@@ -81,7 +83,14 @@ def epoch_plan(sizes: Tensor, batch_size: int, generator: torch.Generator) -> Te
 # ----------------------------------------------------------------------------- reference loop
 
 
-def train_loop(params: Tensor, data: NodeData, nodes: Tensor, plans: list[Tensor], mlp: MLPConfig, opt: AdamConfig) -> None:
+def train_loop(
+    params: Tensor,
+    data: NodeData,
+    nodes: Tensor,
+    plans: list[Tensor],
+    mlp: MLPConfig,
+    opt: AdamConfig,
+) -> None:
     """Reference: for each node, an `nn.Sequential` trained with autograd and `torch.optim.Adam`.
 
     params [k, n_params] are the k trainers' rows (updated in place); nodes [k] their indices into
@@ -92,7 +101,9 @@ def train_loop(params: Tensor, data: NodeData, nodes: Tensor, plans: list[Tensor
     for j, node in enumerate(nodes.tolist()):
         model = make_mlp(mlp).to(params.dtype)
         model.load_state_dict(layout.to_state_dict(params[j]))
-        optimizer = torch.optim.Adam(model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps)
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps
+        )
         for plan in plans:
             for batch in plan[j]:
                 rows = batch[batch >= 0]
@@ -129,14 +140,27 @@ def _gradients(P: Tensor, x: Tensor, y: Tensor, w: Tensor, mlp: MLPConfig) -> Te
     )
 
 
-def _adam_update(P: Tensor, m: Tensor, v: Tensor, grad: Tensor, step: Tensor | float, opt: AdamConfig) -> None:
+def _adam_update(
+    P: Tensor, m: Tensor, v: Tensor, grad: Tensor, step: Tensor | float, opt: AdamConfig
+) -> None:
     """Adam as torch.optim.Adam computes it, in place, at step count `step` (1 on the first step):
     one count for all nodes (the usual case) runs torch's fused CPU Adam kernel, a third of the
     cost of the elementwise ops below; a tensor [n] float64 gives each node its own count."""
     if isinstance(step, float):
         torch._fused_adam_(
-            [P], [grad], [m], [v], [], [torch.tensor(step, device=P.device)], lr=opt.lr, beta1=opt.beta1, beta2=opt.beta2,
-            weight_decay=0.0, eps=opt.eps, amsgrad=False, maximize=False,
+            [P],
+            [grad],
+            [m],
+            [v],
+            [],
+            [torch.tensor(step, device=P.device)],
+            lr=opt.lr,
+            beta1=opt.beta1,
+            beta2=opt.beta2,
+            weight_decay=0.0,
+            eps=opt.eps,
+            amsgrad=False,
+            maximize=False,
         )
         return
     m.lerp_(grad, 1 - opt.beta1)
@@ -147,7 +171,13 @@ def _adam_update(P: Tensor, m: Tensor, v: Tensor, grad: Tensor, step: Tensor | f
 
 
 def train_vectorized(
-    params: Tensor, data: NodeData, nodes: Tensor, plans: list[Tensor], mlp: MLPConfig, opt: AdamConfig, node_chunk: int = 1024
+    params: Tensor,
+    data: NodeData,
+    nodes: Tensor,
+    plans: list[Tensor],
+    mlp: MLPConfig,
+    opt: AdamConfig,
+    node_chunk: int = 1024,
 ) -> None:
     """Same contract as `train_loop`.
 
@@ -160,11 +190,15 @@ def train_vectorized(
     P = params[order]
     for start in range(0, len(nodes), node_chunk):
         part = order[start : start + node_chunk]
-        _train_chunk(P[start : start + node_chunk], data, nodes[part], [p[part] for p in plans], mlp, opt)
+        _train_chunk(
+            P[start : start + node_chunk], data, nodes[part], [p[part] for p in plans], mlp, opt
+        )
     params[order] = P
 
 
-def _train_chunk(P: Tensor, data: NodeData, nodes: Tensor, plans: list[Tensor], mlp: MLPConfig, opt: AdamConfig) -> None:
+def _train_chunk(
+    P: Tensor, data: NodeData, nodes: Tensor, plans: list[Tensor], mlp: MLPConfig, opt: AdamConfig
+) -> None:
     """Train nodes sorted by size (largest first) through `plans`, in place."""
     m, v = torch.zeros_like(P), torch.zeros_like(P)
     done = torch.zeros(len(nodes), dtype=torch.float64, device=P.device)  # steps taken so far
@@ -183,7 +217,9 @@ def _train_chunk(P: Tensor, data: NodeData, nodes: Tensor, plans: list[Tensor], 
         n_active = active.sum(1).tolist()
         same_start = float(done[0]) if bool((done == done[0]).all()) else None
         for s, k in enumerate(n_active):
-            if k == 0:  # this chunk's nodes are done; larger nodes in other chunks set the step count
+            if (
+                k == 0
+            ):  # this chunk's nodes are done; larger nodes in other chunks set the step count
                 break
             grad = _gradients(P[:k], xs[s, :k], ys[s, :k], w[s, :k], mlp)
             step = same_start + s + 1 if same_start is not None else done[:k] + (s + 1)
@@ -191,7 +227,9 @@ def _train_chunk(P: Tensor, data: NodeData, nodes: Tensor, plans: list[Tensor], 
         done += active.sum(0)
 
 
-def node_losses(params: Tensor, data: NodeData, nodes: Tensor, mlp: MLPConfig, chunk: int = 1024) -> Tensor:
+def node_losses(
+    params: Tensor, data: NodeData, nodes: Tensor, mlp: MLPConfig, chunk: int = 1024
+) -> Tensor:
     """Each node's mean squared error on its own rows: params [k, n_params] -> [k]."""
     out = []
     with torch.no_grad():

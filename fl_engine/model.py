@@ -20,7 +20,7 @@ class MLPConfig:
     hidden: int = 48
 
     @cached_property
-    def layout(self) -> "FlatLayout":
+    def layout(self) -> FlatLayout:
         return FlatLayout(self)
 
     @property
@@ -44,7 +44,12 @@ class FlatLayout:
     def __init__(self, cfg: MLPConfig) -> None:
         f, h = cfg.n_features, cfg.hidden
         self.n_features, self.hidden = f, h
-        self.shapes: dict[str, tuple[int, ...]] = {"0.weight": (h, f), "0.bias": (h,), "2.weight": (1, h), "2.bias": (1,)}
+        self.shapes: dict[str, tuple[int, ...]] = {
+            "0.weight": (h, f),
+            "0.bias": (h,),
+            "2.weight": (1, h),
+            "2.bias": (1,),
+        }
         self.first = slice(0, h * (f + 1))
         self.second = slice(h * (f + 1), h * (f + 2))
         self.n_params = h * (f + 2) + 1
@@ -69,9 +74,13 @@ class FlatLayout:
             raise ValueError(f"model weights lack {sorted(missing)}")
         for key, shape in self.shapes.items():
             if tuple(state[key].shape) != shape:
-                raise ValueError(f"model weight {key} has shape {tuple(state[key].shape)}, expected {shape}")
+                raise ValueError(
+                    f"model weight {key} has shape {tuple(state[key].shape)}, expected {shape}"
+                )
         w1b = torch.cat([state["0.weight"], state["0.bias"].unsqueeze(1)], dim=1)
-        return torch.cat([w1b.reshape(-1), state["2.weight"].reshape(-1), state["2.bias"].reshape(-1)]).float()
+        return torch.cat(
+            [w1b.reshape(-1), state["2.weight"].reshape(-1), state["2.bias"].reshape(-1)]
+        ).float()
 
 
 def with_bias_column(x: Tensor) -> Tensor:

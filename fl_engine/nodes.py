@@ -6,8 +6,8 @@ round, so later behaviours (slow, poisoning, flaky nodes) are new functions, not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Callable
 
 
 class Action(StrEnum):

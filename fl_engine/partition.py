@@ -7,7 +7,7 @@ the non-IID rule only. Add a rule by writing one function and registering it in 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,10 +19,14 @@ def _check(engines: np.ndarray, n_nodes: int) -> None:
     if n_nodes < 1:
         raise ValueError(f"n_nodes must be at least 1, got {n_nodes}")
     if len(engines) < n_nodes:
-        raise ValueError(f"cannot give {n_nodes} nodes at least one engine each from {len(engines)} engines")
+        raise ValueError(
+            f"cannot give {n_nodes} nodes at least one engine each from {len(engines)} engines"
+        )
 
 
-def iid(engines: np.ndarray, groups: np.ndarray, n_nodes: int, rng: np.random.Generator) -> Partition:
+def iid(
+    engines: np.ndarray, groups: np.ndarray, n_nodes: int, rng: np.random.Generator
+) -> Partition:
     """Shuffle and deal: node sizes differ by at most one engine (the FF09 protocol: 4 each)."""
     _check(engines, n_nodes)
     return [np.sort(part) for part in np.array_split(rng.permutation(engines), n_nodes)]
@@ -39,7 +43,11 @@ def _sizes(total: int, n_nodes: int, rng: np.random.Generator, concentration: fl
 
 
 def unbalanced(
-    engines: np.ndarray, groups: np.ndarray, n_nodes: int, rng: np.random.Generator, concentration: float = 0.5
+    engines: np.ndarray,
+    groups: np.ndarray,
+    n_nodes: int,
+    rng: np.random.Generator,
+    concentration: float = 0.5,
 ) -> Partition:
     """Skewed node sizes (Dirichlet(0.5) shares, each node at least one engine): a few big factories."""
     _check(engines, n_nodes)
@@ -47,7 +55,9 @@ def unbalanced(
     return [np.sort(part) for part in np.split(rng.permutation(engines), bounds)]
 
 
-def fault_mode(engines: np.ndarray, groups: np.ndarray, n_nodes: int, rng: np.random.Generator) -> Partition:
+def fault_mode(
+    engines: np.ndarray, groups: np.ndarray, n_nodes: int, rng: np.random.Generator
+) -> Partition:
     """Non-IID by fault mode: each node holds engines of one subset only (FD001: HPC fault; FD003:
     HPC + fan faults), nodes shared out between subsets in proportion to their engines."""
     _check(engines, n_nodes)
@@ -61,9 +71,13 @@ def fault_mode(engines: np.ndarray, groups: np.ndarray, n_nodes: int, rng: np.ra
     while nodes_per.sum() < n_nodes:
         nodes_per[np.argmin(nodes_per / counts)] += 1
     parts: Partition = []
-    for name, k in zip(names, nodes_per):
+    for name, k in zip(names, nodes_per, strict=False):
         parts += iid(engines[groups[engines] == name], groups, int(k), rng)
     return parts
 
 
-PARTITIONS: dict[str, PartitionRule] = {"iid": iid, "unbalanced": unbalanced, "fault_mode": fault_mode}
+PARTITIONS: dict[str, PartitionRule] = {
+    "iid": iid,
+    "unbalanced": unbalanced,
+    "fault_mode": fault_mode,
+}

@@ -72,7 +72,9 @@ def live_server(game_models) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     settings = Settings(port=port)
-    server = uvicorn.Server(uvicorn_config(create_app(settings, game_models), settings, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn_config(create_app(settings, game_models), settings, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     give_up = time.monotonic() + 30.0

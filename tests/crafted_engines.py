@@ -6,7 +6,6 @@ fixture) are used where a test needs realistic behaviour.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from app.traces import EngineTrace

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 # Debian's chromium (`make browser` installs it); never a browser downloaded by Playwright.
@@ -137,8 +136,11 @@ def test_page_shows_slots_sensor_charts_scoreboard_and_models(
         assert slot.locator("[data-testid=strategy-chart] canvas").count() == 1
         assert slot.locator(".sensors canvas").count() == 1
         assert dash.by_id(f"slot-engine-{i}").inner_text() == player["slots"][i]["engine_id"]
-        assert dash.by_id(f"slot-status-{i}").inner_text().lower().startswith(
-            player["slots"][i]["status"]
+        assert (
+            dash.by_id(f"slot-status-{i}")
+            .inner_text()
+            .lower()
+            .startswith(player["slots"][i]["status"])
         )
 
     # Scoreboard: the player and three competitors, each with a profit cell.

@@ -24,8 +24,22 @@ from fl_engine.data import (
 )
 
 EXPECTED_FEATURES = [
-    "setting_1", "setting_2", "sensor_2", "sensor_3", "sensor_4", "sensor_7", "sensor_8", "sensor_9",
-    "sensor_11", "sensor_12", "sensor_13", "sensor_14", "sensor_15", "sensor_17", "sensor_20", "sensor_21",
+    "setting_1",
+    "setting_2",
+    "sensor_2",
+    "sensor_3",
+    "sensor_4",
+    "sensor_7",
+    "sensor_8",
+    "sensor_9",
+    "sensor_11",
+    "sensor_12",
+    "sensor_13",
+    "sensor_14",
+    "sensor_15",
+    "sensor_17",
+    "sensor_20",
+    "sensor_21",
 ]
 
 
@@ -110,9 +124,20 @@ def test_embedded_gzipped_files_equal_the_raw_set():
 @pytest.fixture
 def copy_dir(tmp_path, data_dir) -> Path:
     """A writable copy of the FD001 files, as plain text."""
-    for stem in ("train_FD001", "test_FD001", "RUL_FD001", "train_FD003", "test_FD003", "RUL_FD003"):
+    for stem in (
+        "train_FD001",
+        "test_FD001",
+        "RUL_FD001",
+        "train_FD003",
+        "test_FD003",
+        "RUL_FD003",
+    ):
         src = data_dir / f"{stem}.txt"
-        text = src.read_bytes() if src.is_file() else gzip.decompress((data_dir / f"{stem}.txt.gz").read_bytes())
+        text = (
+            src.read_bytes()
+            if src.is_file()
+            else gzip.decompress((data_dir / f"{stem}.txt.gz").read_bytes())
+        )
         (tmp_path / f"{stem}.txt").write_bytes(text)
     return tmp_path
 
@@ -148,13 +173,17 @@ def test_non_numeric_value_names_file_and_line(copy_dir):
 def test_rul_file_that_does_not_match_its_test_file(copy_dir):
     path = copy_dir / "RUL_FD001.txt"
     path.write_text("\n".join(path.read_text().split()[:-1]) + "\n")
-    with pytest.raises(DataError, match=r"RUL_FD001\.txt: has 99 RUL values but .*test_FD001\.txt has 100 units"):
+    with pytest.raises(
+        DataError, match=r"RUL_FD001\.txt: has 99 RUL values but .*test_FD001\.txt has 100 units"
+    ):
         load_runs(copy_dir)
 
 
 def test_negative_rul_value(copy_dir):
     _edit_line(copy_dir / "RUL_FD003.txt", 3, "-5")
-    with pytest.raises(DataError, match=r"RUL_FD003\.txt, line 3: RUL must be a non-negative whole number"):
+    with pytest.raises(
+        DataError, match=r"RUL_FD003\.txt, line 3: RUL must be a non-negative whole number"
+    ):
         load_runs(copy_dir)
 
 
@@ -182,21 +211,28 @@ def test_check_reports_wrong_counts_and_absent_optional_subsets(copy_dir):
     path.write_text("\n".join(path.read_text().splitlines()[:-1]) + "\n")
     results = {r.file: r for r in check_data_dir(copy_dir)}
     assert results["train_FD001"].status == "error"
-    assert "20630 rows and 100 units; expected 20631 rows and 100 units" in results["train_FD001"].detail
+    assert (
+        "20630 rows and 100 units; expected 20631 rows and 100 units"
+        in results["train_FD001"].detail
+    )
     assert results["test_FD003"].status == "ok"
     assert results["train_FD002"].status == "absent"
 
 
 def _tycoon(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     exe = shutil.which("tycoon", path=os.path.dirname(sys.executable)) or "tycoon"
-    return subprocess.run([exe, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [exe, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120
+    )
 
 
 def test_cli_reports_bad_data_without_a_traceback(copy_dir):
     _edit_line(copy_dir / "train_FD001.txt", 3, "1 3 x")
     result = _tycoon("train", "--data-dir", str(copy_dir), "--out", str(copy_dir / "out"))
     assert result.returncode == 2
-    assert "train_FD001.txt, line 3: expected 26 columns, found 3" in " ".join(result.stderr.split())
+    assert "train_FD001.txt, line 3: expected 26 columns, found 3" in " ".join(
+        result.stderr.split()
+    )
     assert "Traceback" not in result.stderr + result.stdout
     check = _tycoon("data", "check", "--data-dir", str(copy_dir))
     assert check.returncode == 1 and "error" in check.stdout

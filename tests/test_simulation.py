@@ -204,7 +204,7 @@ def test_only_corrective_is_unlocked_at_the_start():
     assert rules.unlocked(state.progress) == ["corrective"]
     assert not rules.hire_offered(state.progress)
     assert not rules.federation_offered(state.progress)
-    with pytest.raises(GameRuleError, match="'preventative' is locked.*4 failures"):
+    with pytest.raises(GameRuleError, match=r"'preventative' is locked.*4 failures"):
         rules.set_strategy(state, "preventative", GameSettings())
     with pytest.raises(GameRuleError, match="'federated' is locked"):
         rules.set_strategy(state, "federated", GameSettings())
@@ -236,7 +236,7 @@ def test_hiring_the_data_scientist_unlocks_local_predictive():
     pool = [engine(300)]
     state = step(new_game(pool, settings, seed=0), pool, settings)
     assert rules.hire_offered(state.progress)
-    with pytest.raises(GameRuleError, match="'local' is locked.*hire a data scientist"):
+    with pytest.raises(GameRuleError, match=r"'local' is locked.*hire a data scientist"):
         rules.set_strategy(state, "local", settings)
     state = rules.hire_data_scientist(state, settings)
     assert rules.unlocked(state.progress) == ["corrective", "preventative", "local"]
