@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run train test bench clean
+.PHONY: install browser run train lint test bench clean
 
 install: $(VENV)/.installed
 
@@ -23,7 +23,14 @@ run: install
 train: install
 	$(VENV)/bin/tycoon train --seed 0 --out artifacts
 
-test: install browser
+# Lint, format and types first: CI enforces them. Strict typing on the engine and the game rules.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict fl_engine app/game
+	$(VENV)/bin/mypy app bench
+
+test: install browser lint
 	$(PY) -m pytest -q
 
 bench: install
