@@ -1,20 +1,20 @@
-"""The `tycoon` command line: train models, check data, serve the game."""
+"""The `tycoon` command line: train models, check data, serve the game.
+
+torch, numpy and the engine are imported inside the commands that use them, so `tycoon --help`
+and argument errors answer at once.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from fl_engine.artifacts import ArtifactError, save_artifacts
-from fl_engine.data import DataError, check_data_dir, load_runs, resolve_data_dir
-from fl_engine.experiment import MODELS, ExperimentConfig, run_experiment
+if TYPE_CHECKING:
+    from rich.table import Table
 
 app = typer.Typer(
     add_completion=False,
@@ -35,7 +35,7 @@ DataDirOption = Annotated[
 ]
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(2)
 
@@ -91,6 +91,14 @@ def train(
     ] = False,
 ) -> None:
     """Train the naive, centralized, local and federated models; print their test RMSE."""
+
+    import numpy as np
+
+    from app.reporting import stage_progress
+    from fl_engine.artifacts import save_artifacts
+    from fl_engine.data import DataError, load_runs, resolve_data_dir
+    from fl_engine.experiment import MODELS, ExperimentConfig, run_experiment
+
     seed_list = parse_seeds(seeds) if seeds else [seed]
     try:
         configs = [
@@ -117,21 +125,11 @@ def train(
         fail(str(exc))
     console.print(f"data: {data_path} ({runs.n_engines} engines, {runs.n_rows:,} rows)")
     all_metrics = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        tasks: dict[str, int] = {}
+    with stage_progress(console) as report:
         for cfg in configs:
 
             def progress(stage: str, done: int, total: int, seed: int = cfg.seed) -> None:
-                key = f"seed {seed}: {stage}"
-                if key not in tasks:
-                    tasks[key] = bar.add_task(key, total=total)
-                bar.update(tasks[key], completed=done)
+                report(f"seed {seed}: {stage}", done, total)
 
             try:
                 result = run_experiment(runs, cfg, progress)
@@ -167,7 +165,12 @@ def _first_error(exc: Exception) -> str:
     return str(exc)
 
 
-def _table(metrics: list[dict], seeds: list[int]) -> Table:
+def _table(metrics: list[dict[str, Any]], seeds: list[int]) -> Table:
+    import numpy as np
+    from rich.table import Table
+
+    from fl_engine.experiment import MODELS
+
     many = len(metrics) > 1
     table = Table(
         title=f"Test RMSE in cycles ({'mean ± std over seeds ' + ','.join(map(str, seeds)) if many else f'seed {seeds[0]}'})"
@@ -194,6 +197,10 @@ def _table(metrics: list[dict], seeds: list[int]) -> Table:
 @data_app.command("check")
 def data_check(data_dir: DataDirOption = None) -> None:
     """Validate a C-MAPSS directory against the known row and unit counts."""
+    from rich.table import Table
+
+    from fl_engine.data import DataError, check_data_dir, resolve_data_dir
+
     try:
         path = resolve_data_dir(data_dir)
     except DataError as exc:
@@ -230,17 +237,21 @@ def serve(
     """Serve the dashboard at http://HOST:PORT (settings also come from TYCOON_* variables)."""
     from pydantic import ValidationError
 
-    from app.server import serve as run_server
-    from app.settings import Settings
+    from app.bridge import load_game_models
+    from app.web.server import PortBusyError
+    from app.web.server import serve as run_server
+    from app.web.settings import Settings
+    from fl_engine.artifacts import ArtifactError
+    from fl_engine.data import DataError
 
     given = {"host": host, "port": port, "data_dir": data_dir, "artifacts_dir": artifacts}
     try:
-        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
         fail(f"invalid setting {_first_error(exc)}")
     try:
-        run_server(settings)
-    except (DataError, ArtifactError) as exc:
+        run_server(settings, load_game_models)
+    except (DataError, ArtifactError, PortBusyError) as exc:
         fail(str(exc))
 
 

@@ -50,8 +50,8 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory, runs: Runs) -> Path:
 @pytest.fixture(scope="session")
 def game_models(artifacts_dir: Path):
     """The game's held-out engines with the trained local and federated predictions."""
-    from app.settings import Settings
-    from app.traces import load_game_models
+    from app.bridge import load_game_models
+    from app.web.settings import Settings
 
     return load_game_models(Settings(artifacts_dir=artifacts_dir))
 
@@ -64,8 +64,8 @@ def live_server(game_models) -> Iterator[str]:
     """
     import uvicorn
 
-    from app.server import create_app, uvicorn_config
-    from app.settings import Settings
+    from app.web.server import create_app, uvicorn_config
+    from app.web.settings import Settings
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

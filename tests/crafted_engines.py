@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.traces import EngineTrace
+from app.game.engines import EngineTrace
 
 FEATURES = [f"feature_{i}" for i in range(16)]
 

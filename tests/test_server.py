@@ -16,13 +16,13 @@ import pytest
 import websockets
 from crafted_engines import engine
 
-from app.connection import Outbox
-from app.history import ProfitHistory
-from app.schemas import ErrorFrame, GameStateView, HistoryPoint, SnapshotFrame, TickFrame
-from app.settings import GameSettings
-from app.simulation import new_game, run
-from app.state import SlotState
-from app.views import slot_view
+from app.game.history import ProfitHistory
+from app.game.settings import GameSettings
+from app.game.simulation import new_game, run
+from app.game.state import SlotState
+from app.web.connection import Outbox
+from app.web.schemas import ErrorFrame, GameStateView, HistoryPoint, SnapshotFrame, TickFrame
+from app.web.views import history_view, slot_view
 
 # Hang guards only (a broken server fails the test instead of blocking the suite), never a
 # measure of speed.
@@ -444,6 +444,6 @@ def test_profit_history_keeps_one_point_per_tick_and_only_the_latest() -> None:
         state = run(state, pool, settings, 1)
         history.record(state)
         history.record(state)  # a repeated tick is not a new point
-    kept = history.to_model()
+    kept = history_view(history)
     assert kept.tick == [3, 4, 5]
     assert kept.profit["Your factory"] == [3000.0, 4000.0, 5 * 1000.0 - 4 * 60_000]

@@ -9,13 +9,13 @@ import pytest
 from crafted_engines import engine, noisy_pool
 from pydantic import ValidationError
 
-from app import progress as rules
-from app.analysis import compare_policies
-from app.draws import draw_engine
-from app.progress import GameRuleError
-from app.settings import GameSettings
-from app.simulation import new_game, run, step
-from app.state import GameState
+from app.game import progress as rules
+from app.game.analysis import compare_policies
+from app.game.draws import draw_engine
+from app.game.progress import GameRuleError
+from app.game.settings import GameSettings
+from app.game.simulation import new_game, run, step
+from app.game.state import GameState
 
 # One slot, no competitors: every dollar in these tests is the player's single slot's.
 SOLO = GameSettings(n_slots=1, n_competitors=0)
@@ -252,7 +252,7 @@ def test_the_federation_offer_arrives_after_100_ticks_on_local_predictive():
     state = rules.hire_data_scientist(state, settings)
     state = run(state, pool, settings, 10)  # on corrective: does not count
     state = rules.set_strategy(state, "local", settings)
-    with pytest.raises(GameRuleError, match="100 cycles on local predictive \\(100 to go\\)"):
+    with pytest.raises(GameRuleError, match="100 ticks on local predictive \\(100 to go\\)"):
         rules.accept_federation(state, settings)
     state = run(state, pool, settings, 99)
     assert not rules.federation_offered(state.progress)

@@ -1,4 +1,4 @@
-"""Profit over time for each factory of a session, bounded so a long session cannot grow it forever.
+"""Profit over time for each factory of a game, bounded so a long game cannot grow it forever.
 
 It lives beside the game state rather than in it: the rule book never needs the past, and a
 state that carried a growing history would make every tick cost more than the one before.
@@ -7,9 +7,22 @@ state that carried a growing history would make every tick cost more than the on
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
-from app.schemas import History, HistoryPoint
-from app.state import GameState
+from app.game.state import GameState
+
+
+@dataclass(frozen=True)
+class ProfitPoint:
+    """One tick's profit per factory name."""
+
+    tick: int
+    profit: dict[str, float]
+
+    @staticmethod
+    def of(state: GameState) -> ProfitPoint:
+        """The state's profits as one point."""
+        return ProfitPoint(tick=state.tick, profit={f.name: f.profit for f in state.factories})
 
 
 class ProfitHistory:
@@ -20,9 +33,9 @@ class ProfitHistory:
         self._profits: dict[str, deque[float]] = {}
         self._limit = limit
 
-    def record(self, state: GameState) -> HistoryPoint:
+    def record(self, state: GameState) -> ProfitPoint:
         """Append the state's profits (once per tick: a repeated tick is not appended again)."""
-        point = self.point(state)
+        point = ProfitPoint.of(state)
         if self._ticks and self._ticks[-1] >= state.tick:
             return point
         self._ticks.append(state.tick)
@@ -30,13 +43,10 @@ class ProfitHistory:
             self._profits.setdefault(name, deque(maxlen=self._limit)).append(profit)
         return point
 
-    @staticmethod
-    def point(state: GameState) -> HistoryPoint:
-        """The state's profits as one history point, without recording it."""
-        return HistoryPoint(tick=state.tick, profit={f.name: f.profit for f in state.factories})
+    @property
+    def ticks(self) -> list[int]:
+        return list(self._ticks)
 
-    def to_model(self) -> History:
-        """The whole kept history, as sent in a snapshot."""
-        return History(
-            tick=list(self._ticks), profit={name: list(v) for name, v in self._profits.items()}
-        )
+    @property
+    def profits(self) -> dict[str, list[float]]:
+        return {name: list(values) for name, values in self._profits.items()}

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.settings import GameSettings
-from app.state import Event, GameState, Progress
-from app.strategies import STRATEGIES, StrategyName, strategy_infos
+from app.game.settings import GameSettings
+from app.game.state import Event, GameState, Progress
+from app.game.strategies import STRATEGIES, StrategyName, strategy_infos
 
 
 class GameRuleError(ValueError):
@@ -36,12 +36,19 @@ def unlock_rules(settings: GameSettings) -> list[str]:
         "failures in your factory.",
         "Once preventative is unlocked, a data scientist is offered: hire one to unlock local "
         "predictive maintenance (a model trained on your own factory's engines only).",
-        f"After {settings.federation_offer_after_cycles} cycles on local predictive, a federation "
+        f"After {settings.federation_offer_after_cycles} ticks on local predictive, a federation "
         "of factories offers to train a shared model without sharing data: accept to unlock "
         "federated predictive maintenance.",
         "Free play unlocks every strategy at once.",
-        "Competitors are capped: they never get federated predictive maintenance.",
-    ]
+    ] + (
+        [
+            f"The {settings.n_competitors} competitor "
+            f"{'factory is' if settings.n_competitors == 1 else 'factories are'} capped: "
+            "never federated predictive maintenance."
+        ]
+        if settings.n_competitors
+        else []
+    )
 
 
 def unlocked(progress: Progress) -> list[StrategyName]:
@@ -179,7 +186,7 @@ def accept_federation(state: GameState, settings: GameSettings) -> GameState:
         left = settings.federation_offer_after_cycles - progress.cycles_on_local
         raise GameRuleError(
             "no federation offer yet: it arrives after "
-            f"{settings.federation_offer_after_cycles} cycles on local predictive "
+            f"{settings.federation_offer_after_cycles} ticks on local predictive "
             f"({left} to go)"
         )
     state = replace(state, progress=replace(progress, federation_accepted=True))

@@ -2,25 +2,18 @@
 
 A strategy looks at exactly one thing: the cycle its engine has just run (its number and that
 cycle's predicted RUL), and answers "maintain now?". It is asked once per running cycle, right
-after the cycle ran (see `app.simulation` for the full tick order).
+after the cycle ran (see `app.game.simulation` for the full tick order).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
 
-from app.traces import EngineTrace
+from app.game.engines import EngineTrace
+from app.game.policies import ORACLE, POLICIES, STRATEGIES, StrategyName
+from app.game.settings import GameSettings
 
-if TYPE_CHECKING:  # settings name strategies, so the import goes this way only for type hints
-    from app.settings import GameSettings
-
-StrategyName = Literal["corrective", "preventative", "local", "federated"]
-# Game strategies, from worst to best: also the order of unlocks.
-STRATEGIES: tuple[StrategyName, ...] = get_args(StrategyName)
-# Policies the analysis may also run; never offered in the game.
-ORACLE = "oracle"
-POLICIES: tuple[str, ...] = (*STRATEGIES, ORACLE)
+__all__ = ["ORACLE", "POLICIES", "STRATEGIES", "StrategyInfo", "StrategyName", "strategy_infos"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +57,7 @@ def strategy_infos(settings: GameSettings) -> list[StrategyInfo]:
             f"their data, predicts fewer than {settings.rul_threshold:g} cycles of remaining "
             "useful life.",
             f"Unlocks when you accept the federation offer, which arrives after "
-            f"{settings.federation_offer_after_cycles} cycles on local predictive.",
+            f"{settings.federation_offer_after_cycles} ticks on local predictive.",
         ),
     ]
 

@@ -1,21 +1,14 @@
-"""Every knob of the game and the server, in one place.
+"""Every figure of the rule book, in one validated model.
 
-The game rules' numbers live in `GameSettings` so a test or a player can change them without
-touching the rule book; `Settings` adds where the server listens and where its files are, read
-from `TYCOON_*` environment variables (nested: `TYCOON_GAME__FAIR_DRAWS=false`).
+The numbers live here so a test or a player can change them without touching the rules; the
+server's settings (`app.web.settings`) embed this model, never the other way round.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.strategies import StrategyName
-
-# The repository root: templates/ and static/ sit next to app/.
-_ROOT = Path(__file__).resolve().parent.parent
+from app.game.policies import PLAYER_ONLY, StrategyName
 
 
 class GameSettings(BaseModel):
@@ -44,7 +37,8 @@ class GameSettings(BaseModel):
     federation_offer_after_cycles: int = Field(
         100,
         ge=0,
-        description="Ticks the player runs on local predictive before the federation offer.",
+        description="Ticks the player's factory ends on local predictive before the federation "
+        "offer (a tick is one cycle of the game clock).",
     )
     fair_draws: bool = Field(
         True,
@@ -74,6 +68,10 @@ class GameSettings(BaseModel):
         names = [self.player_name, *self.competitor_names[:n]]
         if len(set(names)) != len(names):
             raise ValueError(f"factory names must be distinct, got {names}")
+        if PLAYER_ONLY in self.competitor_cap:
+            raise ValueError(
+                f"competitor_cap may not include {PLAYER_ONLY!r}: it is the player's edge"
+            )
         for name in self.competitor_strategies[:n]:
             if name not in self.competitor_cap:
                 raise ValueError(
@@ -81,26 +79,3 @@ class GameSettings(BaseModel):
                     f"{self.competitor_cap}"
                 )
         return self
-
-
-class Settings(BaseSettings):
-    """Server settings: where to listen, where data and trained artifacts are, and the game."""
-
-    model_config = SettingsConfigDict(env_prefix="TYCOON_", env_nested_delimiter="__")
-
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    data_dir: Path | None = None
-    artifacts_dir: Path = Path("artifacts")
-    seed: int = 0
-    max_ticks_per_second: float = Field(50.0, gt=0, description="Fastest speed a session may run.")
-    default_ticks_per_second: float = Field(2.0, gt=0, description="Speed of a new session.")
-    max_message_bytes: int = Field(
-        4096, ge=64, description="Larger client messages get an error frame."
-    )
-    history_limit: int = Field(
-        5000, ge=10, description="Profit-history points a session keeps (older ones are dropped)."
-    )
-    templates_dir: Path = _ROOT / "templates"
-    static_dir: Path = _ROOT / "static"
-    game: GameSettings = GameSettings()

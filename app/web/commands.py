@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from app.schemas import COMMAND_ADAPTER, COMMAND_TYPES, Command
+from app.web.schemas import COMMAND_ADAPTER, COMMAND_TYPES, Command
 
 
 class CommandError(ValueError):
@@ -45,7 +46,7 @@ def parse_command(text: str, max_bytes: int) -> Command:
         raise CommandError(f"invalid {kind!r} command: {problems}") from None
 
 
-def _describe(err: dict) -> str:
+def _describe(err: ErrorDetails) -> str:
     # loc starts with the union tag (the command type); the rest is the field path.
     path = ".".join(str(p) for p in err["loc"][1:]) or "command"
     if err["type"] == "extra_forbidden":

@@ -1,6 +1,6 @@
 """The game's state: plain frozen dataclasses, so a tick builds a new state and never edits one.
 
-Immutability is what makes `app.simulation.step` a pure function: the same state, pool and
+Immutability is what makes `app.game.simulation.step` a pure function: the same state, pool and
 settings always give the same next state, and tests can keep the state before a tick to compare.
 All randomness is a function of `GameState.seed` and the per-slot draw counters held here.
 """
@@ -38,7 +38,7 @@ class FactoryState:
     `profit` is booked as money moves (revenue per cycle, cost per maintenance and failure), not
     derived from the counters, so the identity profit = revenue x cycles - costs is a real check.
     `allowed` is the cap on strategies (competitors); the player's cap is all strategies and
-    what it may use now is decided by the unlock rules in `app.progress`.
+    what it may use now is decided by the unlock rules in `app.game.progress`.
     `stream` tells the draws which engine sequence is this factory's when draws are not fair.
     """
 
@@ -56,7 +56,7 @@ class FactoryState:
 
 @dataclass(frozen=True)
 class Progress:
-    """The player's way through the unlocks (see `app.progress` for the rules)."""
+    """The player's way through the unlocks (see `app.game.progress` for the rules)."""
 
     preventative_unlocked: bool = False
     data_scientist_hired: bool = False

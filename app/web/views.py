@@ -1,4 +1,4 @@
-"""From the game's state to the wire: builds the pydantic views of `app.schemas`.
+"""From the game's state to the wire: builds the pydantic views of `app.web.schemas`.
 
 Kept apart from the rule book so the simulation never knows about JSON, and apart from the
 server so the views can be tested (and reused by the HTTP API) without a connection.
@@ -9,21 +9,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from app import progress as progress_rules
-from app.schemas import (
+from app.game import progress as progress_rules
+from app.game.engines import EngineTrace
+from app.game.history import ProfitHistory, ProfitPoint
+from app.game.state import FactoryState, GameState, Progress, SlotState
+from app.game.strategies import strategy_infos
+from app.web.schemas import (
     EventView,
     FactoryView,
     GameConfig,
     GameStateView,
+    History,
+    HistoryPoint,
     ModelMetrics,
     OffersView,
     SlotView,
     StrategyView,
 )
-from app.settings import Settings
-from app.state import FactoryState, GameState, Progress, SlotState
-from app.strategies import strategy_infos
-from app.traces import EngineTrace
+from app.web.settings import Settings
 
 
 def slot_view(slot: SlotState, pool: Sequence[EngineTrace]) -> SlotView:
@@ -117,6 +120,8 @@ def game_config(settings: Settings, feature_names: Sequence[str]) -> GameConfig:
         strategies=strategy_views(settings),
         unlock_rules=progress_rules.unlock_rules(game),
         n_slots=game.n_slots,
+        n_competitors=game.n_competitors,
+        competitor_names=game.competitor_names[: game.n_competitors],
         fair_draws=game.fair_draws,
         default_ticks_per_second=settings.default_ticks_per_second,
     )
@@ -125,3 +130,13 @@ def game_config(settings: Settings, feature_names: Sequence[str]) -> GameConfig:
 def model_metrics(metrics: Mapping[str, Any]) -> ModelMetrics:
     """The engine's metrics as the dashboard's model panel reads them (extra keys ignored)."""
     return ModelMetrics.model_validate(dict(metrics))
+
+
+def history_view(history: ProfitHistory) -> History:
+    """The whole kept profit history, as sent in a snapshot."""
+    return History(tick=history.ticks, profit=history.profits)
+
+
+def history_point_view(point: ProfitPoint) -> HistoryPoint:
+    """One tick's profits, as sent in a tick frame."""
+    return HistoryPoint(tick=point.tick, profit=point.profit)

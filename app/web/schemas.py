@@ -11,7 +11,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from app.strategies import StrategyName
+from app.game.policies import StrategyName
 
 SlotStatus = Literal["running", "maintenance", "down"]
 
@@ -118,6 +118,8 @@ class GameConfig(BaseModel):
     strategies: list[StrategyView]
     unlock_rules: list[str]
     n_slots: int
+    n_competitors: int
+    competitor_names: list[str]
     fair_draws: bool
     default_ticks_per_second: float
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.settings import GameSettings
-from app.simulation import advance_factory, new_factory
-from app.state import FactoryState
-from app.strategies import POLICIES
-from app.traces import EngineTrace
+from app.game.engines import EngineTrace
+from app.game.settings import GameSettings
+from app.game.simulation import advance_factory, new_factory
+from app.game.state import FactoryState
+from app.game.strategies import POLICIES
 
 
 @dataclass(frozen=True)

@@ -1,44 +1,36 @@
 """The HTTP and websocket routes. Domain logic lives elsewhere: routes only wire it to the web.
 
 `create_app` takes already-loaded models so tests and the CLI decide how they are obtained;
-`serve` is what `tycoon serve` runs: load (or train and cache) the models, then run uvicorn.
+`serve` is what `tycoon serve` runs: take the port, load (or train and cache) the models, then
+run uvicorn on the port it already holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+import socket
+from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, WebSocket
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
-from app.connection import Connection
-from app.schemas import GameConfig, ModelMetrics, StrategyView
-from app.session import GameSession
-from app.settings import Settings
-from app.traces import EngineTrace
-from app.views import game_config, model_metrics, strategy_views
+from app.game.engines import GameModels
+from app.web.connection import Connection
+from app.web.schemas import GameConfig, ModelMetrics, StrategyView
+from app.web.session import GameSession
+from app.web.settings import Settings
+from app.web.views import game_config, model_metrics, strategy_views
 
 # Larger websocket frames are refused by uvicorn itself (connection closed). Messages between the
 # app's limit (`Settings.max_message_bytes`) and this one get a friendly error frame instead.
 _WS_HARD_LIMIT_BYTES = 1 << 20
-
-
-class GameModels(Protocol):
-    """What the server needs from the engine (`app.traces.load_game_models` provides it)."""
-
-    @property
-    def traces(self) -> Sequence[EngineTrace]: ...
-
-    @property
-    def feature_names(self) -> Sequence[str]: ...
-
-    @property
-    def metrics(self) -> Mapping[str, Any]: ...
+# Swagger UI's assets, vendored from npm's swagger-ui-dist so /docs works offline.
+_SWAGGER = "/static/vendor/swagger-ui"
 
 
 class Health(BaseModel):
@@ -48,24 +40,13 @@ class Health(BaseModel):
     engines: int
 
 
-def _check_models(game_models: GameModels) -> None:
-    """Refuse to start with models a game cannot use, saying what is wrong."""
-    if not game_models.traces:
-        raise ValueError("the game models hold no engine traces: nothing to play")
-    width = len(game_models.feature_names)
-    for trace in game_models.traces:
-        if trace.sensors.ndim != 2 or trace.sensors.shape[1] != width:
-            raise ValueError(
-                f"engine {trace.engine_id} has sensors of shape {trace.sensors.shape}, "
-                f"expected [cycles, {width}] to match the {width} feature names"
-            )
-        if len(trace.local_rul) != trace.n_cycles or len(trace.federated_rul) != trace.n_cycles:
-            raise ValueError(f"engine {trace.engine_id} has predictions of the wrong length")
+class PortBusyError(OSError):
+    """The address the server should listen on is taken (or not ours to take)."""
 
 
 def create_app(settings: Settings, game_models: GameModels) -> FastAPI:
-    """The FastAPI app: dashboard page, static files, JSON API and the game websocket."""
-    _check_models(game_models)
+    """The FastAPI app: dashboard page, static files, JSON API, API docs and the game websocket."""
+    game_models.check()
     pool = list(game_models.traces)
     config = game_config(settings, game_models.feature_names)
     models = model_metrics(game_models.metrics)
@@ -75,12 +56,24 @@ def create_app(settings: Settings, game_models: GameModels) -> FastAPI:
     app = FastAPI(
         title="Turbofan Tycoon",
         description="A federated-learning game on NASA C-MAPSS turbofan data.",
+        docs_url=None,  # served below from vendored assets instead of a CDN
+        redoc_url=None,
     )
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "index.html", {"config": config})
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Turbofan Tycoon API",
+            swagger_js_url=f"{_SWAGGER}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_SWAGGER}/swagger-ui.css",
+            swagger_favicon_url=f"{_SWAGGER}/favicon-32x32.png",
+        )
 
     @app.get("/api/health")
     async def health() -> Health:
@@ -119,9 +112,28 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
     return uvicorn.Config(app, **options)
 
 
-def serve(settings: Settings) -> None:
-    """Load the models (training and caching them if needed) and serve until interrupted."""
-    from app.traces import load_game_models  # the engine's side; heavy imports only when serving
+def bind(host: str, port: int) -> socket.socket:
+    """Take the listening address now, so a busy port is reported before any slow start-up."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortBusyError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); is another server "
+            f"running there? Choose another port: tycoon serve --port 8010 (or make run PORT=8010)"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
-    game_models = load_game_models(settings)
-    uvicorn.Server(uvicorn_config(create_app(settings, game_models), settings)).run()
+
+def serve(settings: Settings, load_models: Callable[[Settings], GameModels]) -> None:
+    """Take the port, load the models (training and caching them if needed), serve until stopped."""
+    sock = bind(settings.host, settings.port)
+    try:
+        app = create_app(settings, load_models(settings))
+        uvicorn.Server(uvicorn_config(app, settings)).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -16,10 +16,11 @@ import contextlib
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.commands import CommandError, parse_command
-from app.progress import GameRuleError
-from app.schemas import ErrorFrame, ServerFrame, SnapshotFrame, TickFrame
-from app.session import GameSession
+from app.game.progress import GameRuleError
+from app.web.commands import CommandError, parse_command
+from app.web.pacing import TickSchedule
+from app.web.schemas import ErrorFrame, ServerFrame, SnapshotFrame, TickFrame
+from app.web.session import GameSession
 
 # Ordered frames (snapshots, errors) waiting to be sent before the receiver waits for the client.
 _MAX_ORDERED_FRAMES = 32
@@ -121,21 +122,20 @@ class Connection:
         await self.outbox.put_ordered(ErrorFrame(message=message))
 
     async def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time()
+        schedule = TickSchedule(asyncio.get_running_loop().time, _MAX_LAG_S)
         while True:
             interval = self.session.tick_interval
             if interval is None:  # paused: wait for a pace command
                 await self._pace_changed.wait()
                 self._pace_changed.clear()
-                deadline = loop.time()
+                schedule.restart()
                 continue
-            deadline += interval
-            now = loop.time()
-            if deadline < now - _MAX_LAG_S:
-                deadline = now
+            wait = schedule.next_wait(interval)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # (CPython gh-86296), which would leave this task ticking after its client left.
             try:
-                await asyncio.wait_for(self._pace_changed.wait(), timeout=max(0.0, deadline - now))
+                async with asyncio.timeout(wait):
+                    await self._pace_changed.wait()
             except TimeoutError:
                 # A command may have changed the pace after the timer fired but before this
                 # task resumed: then the loop starts over instead of playing a stale tick.
@@ -143,4 +143,4 @@ class Connection:
                     self.outbox.put_latest(self.session.tick())
             else:  # new pace: start timing afresh from now
                 self._pace_changed.clear()
-                deadline = loop.time()
+                schedule.restart()

@@ -1,6 +1,6 @@
 """One player's game session: the game state, its pace, its history, and what each command does.
 
-No networking here (that is `app.connection`): a session takes commands and ticks and answers
+No networking here (that is `app.web.connection`): a session takes commands and ticks and answers
 with frames, so it reads as the list of what the dashboard's buttons do.
 """
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app import progress as progress_rules
-from app.history import ProfitHistory
-from app.progress import GameRuleError
-from app.schemas import (
+from app.game import progress as progress_rules
+from app.game.engines import EngineTrace
+from app.game.history import ProfitHistory, ProfitPoint
+from app.game.progress import GameRuleError
+from app.game.simulation import new_game, step
+from app.web.schemas import (
     AcceptFederation,
     Command,
     FreePlay,
@@ -29,10 +31,8 @@ from app.schemas import (
     Step,
     TickFrame,
 )
-from app.settings import Settings
-from app.simulation import new_game, step
-from app.traces import EngineTrace
-from app.views import game_state_view
+from app.web.settings import Settings
+from app.web.views import game_state_view, history_point_view, history_view
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,14 @@ class GameSession:
             config=self.config,
             models=self.models,
             state=self._state_view(),
-            history=self.history.to_model(),
+            history=history_view(self.history),
         )
 
     def current(self) -> TickFrame:
         """The current state as a tick frame (its history point repeats the latest tick)."""
-        return TickFrame(state=self._state_view(), history_point=ProfitHistory.point(self.state))
+        return TickFrame(
+            state=self._state_view(), history_point=history_point_view(ProfitPoint.of(self.state))
+        )
 
     def _state_view(self) -> GameStateView:
         return game_state_view(
@@ -96,7 +98,7 @@ class GameSession:
         """Play one tick and record its profits."""
         self.state = step(self.state, self.pool, self.settings.game)
         point = self.history.record(self.state)
-        return TickFrame(state=self._state_view(), history_point=point)
+        return TickFrame(state=self._state_view(), history_point=history_point_view(point))
 
     @property
     def tick_interval(self) -> float | None:

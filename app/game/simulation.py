@@ -6,18 +6,18 @@ A tick, in order:
    stands at the start of the tick:
    a. A slot that is down ("maintenance" or "down") with `downtime_left > 0` sits this tick
       out: `downtime_left` goes down by one; no money moves.
-   b. A slot that is down with `downtime_left == 0` is dealt its next engine (see `app.draws`)
+   b. A slot that is down with `downtime_left == 0` is dealt its next engine (see `app.game.draws`)
       and carries on as running, from cycle 0, in this same tick.
    c. A running slot runs its engine's next cycle: the cycle count goes up by one and the
       factory earns `revenue_per_cycle` (this includes an engine's last recorded cycle: the
       engine fails only after it).
    d. Then the strategy looks at that cycle (its number and its predicted RULs) and decides
-      (`app.strategies.should_maintain`). Maintain: the factory pays `maintenance_cost` and the
+      (`app.game.strategies.should_maintain`). Maintain: the factory pays `maintenance_cost` and the
       slot sits out the next `maintenance_downtime` ticks (status "maintenance").
    e. Otherwise, if that was the engine's last recorded cycle, the engine fails: the factory
       pays `failure_cost` and the slot sits out the next `failure_downtime` ticks ("down").
       Maintenance on the last cycle wins over the failure (the oracle's choice).
-3. The player's unlock progress is updated (`app.progress.after_tick`).
+3. The player's unlock progress is updated (`app.game.progress.after_tick`).
 4. Events of the tick are appended; only the most recent `recent_events` are kept.
 
 So an engine of n cycles under corrective maintenance occupies its slot n + 60 ticks and brings
@@ -30,12 +30,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from app import progress as progress_rules
-from app.draws import draw_engine, factory_stream
-from app.settings import GameSettings
-from app.state import Event, FactoryState, GameState, Progress, SlotState
-from app.strategies import STRATEGIES, should_maintain
-from app.traces import EngineTrace
+from app.game import progress as progress_rules
+from app.game.draws import draw_engine, factory_stream
+from app.game.engines import EngineTrace
+from app.game.settings import GameSettings
+from app.game.state import Event, FactoryState, GameState, Progress, SlotState
+from app.game.strategies import STRATEGIES, should_maintain
 
 
 def new_factory(

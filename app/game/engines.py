@@ -1,0 +1,56 @@
+"""The engines a game replays: held-out run-to-failure engines with each model's predicted RUL.
+
+Plain arrays only, so the rules never call a model; `app.bridge` fills these from the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.floating[Any]]
+
+
+@dataclass(frozen=True)
+class EngineTrace:
+    """One held-out engine that ran to failure, replayed cycle by cycle in a factory slot.
+
+    Row k is cycle k+1. The engine fails after its last row, so its true RUL at row k is
+    `n_cycles - 1 - k`.
+    """
+
+    engine_id: str  # e.g. "FD001-train-17"
+    sensors: FloatArray  # [cycles, features] feature values in raw units (for the sensor charts)
+    local_rul: FloatArray  # [cycles] RUL predicted by the local (one-factory) model
+    federated_rul: FloatArray  # [cycles] RUL predicted by the federated model
+
+    @property
+    def n_cycles(self) -> int:
+        return len(self.sensors)
+
+
+@dataclass(frozen=True)
+class GameModels:
+    """What a game server needs from the engine, computed once at start-up."""
+
+    traces: list[EngineTrace]  # held-out engines that ran to failure
+    feature_names: list[str]  # the sensor features, in `EngineTrace.sensors` column order
+    metrics: Mapping[str, Any]  # the engine's metrics.json (RMSE of each model, curves...)
+
+    def check(self) -> None:
+        """Refuse models a game cannot use, saying what is wrong."""
+        if not self.traces:
+            raise ValueError("the game models hold no engine traces: nothing to play")
+        width = len(self.feature_names)
+        for trace in self.traces:
+            if trace.sensors.ndim != 2 or trace.sensors.shape[1] != width:
+                raise ValueError(
+                    f"engine {trace.engine_id} has sensors of shape {trace.sensors.shape}, "
+                    f"expected [cycles, {width}] to match the {width} feature names"
+                )
+            if len(trace.local_rul) != trace.n_cycles or len(trace.federated_rul) != trace.n_cycles:
+                raise ValueError(f"engine {trace.engine_id} has predictions of the wrong length")

@@ -1,0 +1,1 @@
+"""The web layer: FastAPI routes, websocket sessions, frame schemas and the views that build them."""

@@ -1,0 +1,49 @@
+"""The server's settings: where it listens, where its files are, its limits, and the game's rules.
+
+Read from `TYCOON_*` environment variables (nested: `TYCOON_GAME__FAIR_DRAWS=false`); the
+command line overrides them only for the flags it is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.game.settings import GameSettings
+
+# The repository root: templates/ and static/ sit next to app/.
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+class Settings(BaseSettings):
+    """Server settings: where to listen, where data and trained artifacts are, and the game."""
+
+    model_config = SettingsConfigDict(env_prefix="TYCOON_", env_nested_delimiter="__")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path | None = None
+    artifacts_dir: Path = Path("artifacts")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    max_ticks_per_second: float = Field(50.0, gt=0, description="Fastest speed a session may run.")
+    default_ticks_per_second: float = Field(2.0, gt=0, description="Speed of a new session.")
+    max_message_bytes: int = Field(
+        4096, ge=64, description="Larger client messages get an error frame."
+    )
+    history_limit: int = Field(
+        5000, ge=10, description="Profit-history points a session keeps (older ones are dropped)."
+    )
+    templates_dir: Path = ROOT / "templates"
+    static_dir: Path = ROOT / "static"
+    game: GameSettings = GameSettings()
+
+    @model_validator(mode="after")
+    def _default_speed_within_the_limit(self) -> Settings:
+        if self.default_ticks_per_second > self.max_ticks_per_second:
+            raise ValueError(
+                f"default_ticks_per_second ({self.default_ticks_per_second:g}) is above "
+                f"max_ticks_per_second ({self.max_ticks_per_second:g})"
+            )
+        return self
