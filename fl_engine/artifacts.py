@@ -58,6 +58,11 @@ def metrics_of(result: ExperimentResult) -> dict[str, Any]:
         },
         "test_engines": [ids[e] for e in data.test_engines],
         "train_engines": [ids[e] for e in data.train_engines],
+        # engines whose rows each model's training was actually fed (from the trainers' node data)
+        "trained_on": {
+            name: [ids[e] for e in np.unique(data.runs.row_engine[rows])]
+            for name, rows in result.trained_rows.items()
+        },
         "partition": [[ids[e] for e in part] for part in result.partition],
         "feature_names": data.feature_names,
         "feature_mean": data.feature_mean.tolist(),

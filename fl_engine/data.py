@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fl_engine.arrays import BoolArray, FloatArray, IndexArray
+
 SUBSETS = ("FD001", "FD002", "FD003", "FD004")
 PROTOCOL_SUBSETS = ("FD001", "FD003")
 N_COLUMNS = 26
@@ -87,7 +89,7 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path}: not a text file (byte {exc.start} is not ASCII)") from exc
 
 
-def read_table(path: Path, n_columns: int) -> np.ndarray:
+def read_table(path: Path, n_columns: int) -> FloatArray:
     """Parse whitespace-separated numbers, exactly `n_columns` a line; blank lines are skipped.
 
     numpy's C parser reads a good file; only when it refuses one does the slow line-by-line pass
@@ -141,11 +143,11 @@ class Runs:
     """
 
     engine_ids: tuple[str, ...]  # [engines], e.g. "FD001-train-12"
-    run_to_failure: np.ndarray  # [engines] bool
-    row_engine: np.ndarray  # [rows] int, index into engine_ids
-    cycle: np.ndarray  # [rows] int
-    signals: np.ndarray  # [rows, 24] the 3 settings and 21 sensors, raw units
-    rul: np.ndarray  # [rows] float
+    run_to_failure: BoolArray  # [engines]
+    row_engine: IndexArray  # [rows] index into engine_ids
+    cycle: IndexArray  # [rows] 1, 2, ... within each engine
+    signals: FloatArray  # [rows, 24] the 3 settings and 21 sensors, raw units
+    rul: FloatArray  # [rows]
 
     @property
     def n_engines(self) -> int:
@@ -158,14 +160,14 @@ class Runs:
     def subset_of(self, engine: int) -> str:
         return self.engine_ids[engine].split("-")[0]
 
-    def engine_rows(self) -> list[np.ndarray]:
+    def engine_rows(self) -> list[IndexArray]:
         """Row indices of each engine, in cycle order."""
         order = np.argsort(self.row_engine, kind="stable")
         bounds = np.searchsorted(self.row_engine[order], np.arange(self.n_engines + 1))
         return [order[bounds[i] : bounds[i + 1]] for i in range(self.n_engines)]
 
 
-def _units_and_cycles(path: Path, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _units_and_cycles(path: Path, table: FloatArray) -> tuple[IndexArray, IndexArray, IndexArray]:
     """Unit ids in order of appearance, and each row's unit index; checks the cycle bookkeeping."""
     unit = table[:, 0].astype(np.int64)
     cycle = table[:, 1].astype(np.int64)
@@ -243,7 +245,7 @@ def load_runs(data_dir: Path, subsets: tuple[str, ...] = PROTOCOL_SUBSETS) -> Ru
     )
 
 
-def informative_columns(signals: np.ndarray) -> list[int]:
+def informative_columns(signals: FloatArray) -> list[int]:
     """Columns of `signals` that are not (quasi-)constant: no single value fills half the rows."""
     keep = []
     for j in range(signals.shape[1]):
@@ -253,7 +255,7 @@ def informative_columns(signals: np.ndarray) -> list[int]:
     return keep
 
 
-def split_engines(n_engines: int, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_engines(n_engines: int, n_test: int, seed: int) -> tuple[IndexArray, IndexArray]:
     """Seeded random engine split: (train engine indices, test engine indices), each sorted."""
     if not 0 < n_test < n_engines:
         raise ValueError(f"n_test must be between 1 and {n_engines - 1}, got {n_test}")

@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel, Field, model_validator
 from torch import Tensor
 
+from fl_engine.arrays import FloatArray, IndexArray
 from fl_engine.data import Runs
 from fl_engine.features import ProtocolData, prepare_protocol
 from fl_engine.federated import FederatedConfig, Federation, RoundReport
@@ -33,22 +34,26 @@ class ExperimentConfig(BaseModel):
     """Everything that decides an experiment's numbers; saved in metrics.json as `settings`."""
 
     seed: int = 0
-    n_test_engines: int = Field(80, ge=1)
-    n_nodes: int = Field(80, ge=1)
+    n_test_engines: int = Field(default=80, ge=1)
+    n_nodes: int = Field(default=80, ge=1)
     partition: Literal["iid", "unbalanced", "fault_mode"] = "iid"
-    rounds: int = Field(10, ge=1)
-    local_epochs: int = Field(1, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    sample_fraction: float = Field(1.0, gt=0, le=1)
+    rounds: int = Field(default=10, ge=1)
+    local_epochs: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    sample_fraction: float = Field(default=1.0, gt=0, le=1)
     non_participant: int = Field(
-        0, ge=0, description="node that trains alone: the game's local model"
+        default=0, ge=0, description="node that trains alone: the game's local model"
     )
-    n_failed: int = Field(0, ge=0)
-    failure_round: int = Field(5, ge=0, description="first round in which failed nodes are down")
+    n_failed: int = Field(default=0, ge=0)
+    failure_round: int = Field(
+        default=5, ge=0, description="first round in which failed nodes are down"
+    )
     trainer: Literal["vectorized", "loop"] = "vectorized"
-    hidden: int = Field(48, ge=1)
-    cycle_input: bool = Field(False, description="add the cycle count as a 17th input (not FF09)")
+    hidden: int = Field(default=48, ge=1)
+    cycle_input: bool = Field(
+        default=False, description="add the cycle count as a 17th input (not FF09)"
+    )
 
     @model_validator(mode="after")
     def _nodes_fit(self) -> ExperimentConfig:
@@ -78,19 +83,23 @@ class ExperimentResult:
     naive_life: float
     federated_curve: list[float]  # global test RMSE after each round
     rounds: list[RoundReport]
-    partition: list[np.ndarray]
+    partition: list[IndexArray]
     behaviours: list[str]
+    # "centralized" / "federated" / "local" -> the rows of `data` (sorted) that the model's training
+    # was fed, read from the node data handed to the trainers: for the federated model the rows of
+    # every node whose update was averaged in at least once
+    trained_rows: dict[str, IndexArray]
     local_all_nodes: list[float]  # test RMSE of every node's model trained alone
     seconds: dict[str, float]
 
 
-def predict_rul(data: ProtocolData, mlp: MLPConfig, params: Tensor, rows: np.ndarray) -> np.ndarray:
+def predict_rul(data: ProtocolData, mlp: MLPConfig, params: Tensor, rows: IndexArray) -> FloatArray:
     """Predicted RUL in cycles for `rows` of the data, floored at 0 (a RUL cannot be negative)."""
     y = predict(mlp, params, data.x[torch.as_tensor(rows)])
     return np.maximum(data.to_cycles(y), 0.0)
 
 
-def score(data: ProtocolData, pred: np.ndarray, rows: np.ndarray) -> ModelScores:
+def score(data: ProtocolData, pred: FloatArray, rows: IndexArray) -> ModelScores:
     true = data.runs.rul[rows]
     engine = data.runs.row_engine[rows]
     last = np.r_[engine[1:] != engine[:-1], True]  # rows are grouped by engine, in cycle order
@@ -111,19 +120,19 @@ def _behaviours(cfg: ExperimentConfig) -> tuple[list[NodeBehaviour], list[str]]:
     names: list[str] = []
     for i in range(cfg.n_nodes):
         if i == cfg.non_participant:
-            behaviours.append(non_participant), names.append("non_participant")
+            behaviours.append(non_participant)
+            names.append("non_participant")
         elif i in failed:
-            (
-                behaviours.append(fails_at(cfg.failure_round)),
-                names.append(f"fails_at_round_{cfg.failure_round}"),
-            )
+            behaviours.append(fails_at(cfg.failure_round))
+            names.append(f"fails_at_round_{cfg.failure_round}")
         else:
-            behaviours.append(participant), names.append("participant")
+            behaviours.append(participant)
+            names.append("participant")
     return behaviours, names
 
 
 def _test_rmse_many(
-    data: ProtocolData, mlp: MLPConfig, params: Tensor, rows: np.ndarray, chunk: int = 16
+    data: ProtocolData, mlp: MLPConfig, params: Tensor, rows: IndexArray, chunk: int = 16
 ) -> list[float]:
     """Test RMSE of many models at once: params [k, n_params]."""
     x = with_bias_column(data.x[torch.as_tensor(rows)])
@@ -208,6 +217,12 @@ def run_experiment(
     seconds["federated"] = time.perf_counter() - t0
     params["federated"] = federation.global_params.clone()
     params["local"] = federation.node_params[cfg.non_participant].clone()
+    averaged_in = sorted({n.node for r in reports for n in r.nodes if n.status == "trained"})
+    trained_rows = {
+        "centralized": everything.source_rows([0]),
+        "federated": federation.data.source_rows(averaged_in),
+        "local": federation.data.source_rows([cfg.non_participant]),
+    }
 
     # Every node alone (all non-participants): how much a factory's own model depends on its engines.
     t0 = time.perf_counter()
@@ -231,6 +246,7 @@ def run_experiment(
         rounds=reports,
         partition=partition,
         behaviours=names,
+        trained_rows=trained_rows,
         local_all_nodes=local_all,
         seconds=seconds,
     )

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fl_engine.arrays import FloatArray, IndexArray, StrArray
 from fl_engine.data import SIGNAL_COLUMNS, Runs, informative_columns, split_engines
 
 
@@ -21,41 +22,41 @@ class ProtocolData:
     feature_columns: list[int]  # indices into runs.signals of the informative columns
     cycle_input: bool  # the cycle count is a model input after them
     feature_names: list[str]
-    feature_mean: np.ndarray  # [features]
-    feature_std: np.ndarray  # [features]
+    feature_mean: FloatArray  # [features]
+    feature_std: FloatArray  # [features]
     target_mean: float
     target_std: float
-    train_engines: np.ndarray  # [320] engine indices
-    test_engines: np.ndarray  # [80]
+    train_engines: IndexArray  # [320] engine indices
+    test_engines: IndexArray  # [80]
     x: Tensor  # [rows, features] standardized, float32
     y: Tensor  # [rows] standardized RUL, float32
-    engine_rows: list[np.ndarray]  # row indices of each engine
+    engine_rows: list[IndexArray]  # row indices of each engine
 
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
 
-    def rows_of(self, engines: np.ndarray) -> np.ndarray:
+    def rows_of(self, engines: IndexArray) -> IndexArray:
         return (
             np.concatenate([self.engine_rows[e] for e in engines])
             if len(engines)
-            else np.zeros(0, int)
+            else np.zeros(0, np.intp)
         )
 
-    def engine_groups(self) -> np.ndarray:
+    def engine_groups(self) -> StrArray:
         """The C-MAPSS subset (fault-mode family) of each engine, e.g. "FD001"."""
         return np.array([self.runs.subset_of(e) for e in range(self.runs.n_engines)])
 
-    def standardize(self, raw_features: np.ndarray) -> Tensor:
+    def standardize(self, raw_features: FloatArray) -> Tensor:
         return torch.as_tensor(
             (raw_features - self.feature_mean) / self.feature_std, dtype=torch.float32
         )
 
-    def to_cycles(self, y_std: Tensor | np.ndarray) -> np.ndarray:
+    def to_cycles(self, y_std: Tensor | FloatArray) -> FloatArray:
         return np.asarray(y_std, dtype=np.float64) * self.target_std + self.target_mean
 
 
-def model_inputs(runs: Runs, columns: list[int], cycle_input: bool) -> np.ndarray:
+def model_inputs(runs: Runs, columns: list[int], cycle_input: bool) -> FloatArray:
     """Raw model inputs [rows, features]: the informative columns, then the cycle count if asked.
 
     The cycle count is known at prediction time (the naive model uses nothing else); on a single

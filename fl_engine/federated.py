@@ -6,6 +6,7 @@ after averaging (the FF09 report's sawtooth), so callers (CLI, dashboard, lab) c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,7 +65,7 @@ class Federation:
     def __init__(
         self,
         data: NodeData,
-        behaviours: list[NodeBehaviour],
+        behaviours: Sequence[NodeBehaviour],
         init_params: Tensor,
         cfg: FederatedConfig,
         mlp: MLPConfig,
@@ -137,7 +138,7 @@ class Federation:
                 )
 
         reports = []
-        sampled_set, sizes = set(sampled), self.data.sizes.tolist()
+        sampled_set, row_counts = set(sampled), self.data.sizes.tolist()
         for i, a in enumerate(actions):
             if a == Action.OFFLINE:
                 status = "offline"
@@ -149,7 +150,7 @@ class Federation:
                 NodeReport(
                     node=i,
                     status=status,
-                    rows=sizes[i],
+                    rows=row_counts[i],
                     loss_before=before.get(i),
                     loss_after=after.get(i),
                 )

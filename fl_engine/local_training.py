@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from fl_engine.arrays import IndexArray
 from fl_engine.model import MLPConfig, forward, make_mlp, with_bias_column
 
 
@@ -40,10 +41,13 @@ class NodeData:
     x: Tensor  # [nodes, max_rows, features + 1], the last column all ones (`with_bias_column`)
     y: Tensor  # [nodes, max_rows]
     sizes: Tensor  # [nodes] real rows per node
+    # [nodes, max_rows] where each row came from (its index into the x and y given to `from_rows`),
+    # -1 on padding; None for node data not built by `from_rows` (e.g. replicated for benchmarks)
+    source: Tensor | None = None
 
     @classmethod
     def from_rows(
-        cls, x: Tensor, y: Tensor, node_rows: list[np.ndarray], dtype=torch.float32
+        cls, x: Tensor, y: Tensor, node_rows: list[IndexArray], dtype: torch.dtype = torch.float32
     ) -> NodeData:
         sizes = torch.tensor([len(r) for r in node_rows], dtype=torch.long)
         if int(sizes.min()) < 1:
@@ -52,18 +56,27 @@ class NodeData:
         x = with_bias_column(x)
         px = torch.zeros(n, max_rows, x.shape[1], dtype=dtype)
         py = torch.zeros(n, max_rows, dtype=dtype)
+        source = torch.full((n, max_rows), -1, dtype=torch.long)
         for i, rows in enumerate(node_rows):
             idx = torch.as_tensor(rows, dtype=torch.long)
             px[i, : len(rows)] = x[idx].to(dtype)
             py[i, : len(rows)] = y[idx].to(dtype)
-        return cls(px, py, sizes)
+            source[i, : len(rows)] = idx
+        return cls(px, py, sizes, source)
 
     @property
     def n_nodes(self) -> int:
         return len(self.sizes)
 
     def to(self, device: str | torch.device) -> NodeData:
-        return NodeData(self.x.to(device), self.y.to(device), self.sizes.to(device))
+        return NodeData(self.x.to(device), self.y.to(device), self.sizes.to(device), self.source)
+
+    def source_rows(self, nodes: list[int]) -> IndexArray:
+        """The source rows the given nodes hold, sorted: what training them feeds the model."""
+        if self.source is None:
+            raise ValueError("this node data was not built from source rows (`from_rows`)")
+        held = self.source[nodes].flatten()
+        return np.sort(held[held >= 0].numpy().astype(np.intp))
 
 
 def epoch_plan(sizes: Tensor, batch_size: int, generator: torch.Generator) -> Tensor:

@@ -11,11 +11,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-Partition = list[np.ndarray]
-PartitionRule = Callable[[np.ndarray, np.ndarray, int, np.random.Generator], Partition]
+from fl_engine.arrays import IndexArray, StrArray
+
+Partition = list[IndexArray]
+PartitionRule = Callable[[IndexArray, StrArray, int, np.random.Generator], Partition]
 
 
-def _check(engines: np.ndarray, n_nodes: int) -> None:
+def _check(engines: IndexArray, n_nodes: int) -> None:
     if n_nodes < 1:
         raise ValueError(f"n_nodes must be at least 1, got {n_nodes}")
     if len(engines) < n_nodes:
@@ -24,15 +26,13 @@ def _check(engines: np.ndarray, n_nodes: int) -> None:
         )
 
 
-def iid(
-    engines: np.ndarray, groups: np.ndarray, n_nodes: int, rng: np.random.Generator
-) -> Partition:
+def iid(engines: IndexArray, groups: StrArray, n_nodes: int, rng: np.random.Generator) -> Partition:
     """Shuffle and deal: node sizes differ by at most one engine (the FF09 protocol: 4 each)."""
     _check(engines, n_nodes)
     return [np.sort(part) for part in np.array_split(rng.permutation(engines), n_nodes)]
 
 
-def _sizes(total: int, n_nodes: int, rng: np.random.Generator, concentration: float) -> np.ndarray:
+def _sizes(total: int, n_nodes: int, rng: np.random.Generator, concentration: float) -> IndexArray:
     """Node sizes >= 1 summing to `total`, drawn from a Dirichlet: small concentration = skewed."""
     extra = total - n_nodes
     shares = rng.dirichlet(np.full(n_nodes, concentration))
@@ -43,8 +43,8 @@ def _sizes(total: int, n_nodes: int, rng: np.random.Generator, concentration: fl
 
 
 def unbalanced(
-    engines: np.ndarray,
-    groups: np.ndarray,
+    engines: IndexArray,
+    groups: StrArray,
     n_nodes: int,
     rng: np.random.Generator,
     concentration: float = 0.5,
@@ -56,7 +56,7 @@ def unbalanced(
 
 
 def fault_mode(
-    engines: np.ndarray, groups: np.ndarray, n_nodes: int, rng: np.random.Generator
+    engines: IndexArray, groups: StrArray, n_nodes: int, rng: np.random.Generator
 ) -> Partition:
     """Non-IID by fault mode: each node holds engines of one subset only (FD001: HPC fault; FD003:
     HPC + fan faults), nodes shared out between subsets in proportion to their engines."""
