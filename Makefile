@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
+# `make run PORT=8010 HOST=0.0.0.0` overrides where it listens (default 127.0.0.1:8000).
 run: install
-	$(VENV)/bin/tycoon serve
+	$(VENV)/bin/tycoon serve $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
 train: install
 	$(VENV)/bin/tycoon train --seed 0 --out artifacts

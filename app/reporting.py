@@ -2,7 +2,7 @@
 
 On a terminal, rich draws live bars; anywhere else (CI logs, `| tee`, a file) rich would print
 nothing until the end, so plain lines are printed instead: each stage's start, every tenth of
-its way, and its end, with the time spent.
+its way, and its end, with the seconds since the run began.
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ class PlainProgress:
 
     def __init__(self, console: Console) -> None:
         self._console = console
-        self._started: dict[str, float] = {}
+        self._start = time.perf_counter()
         self._told: dict[str, int] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.perf_counter()
-        start = self._started.setdefault(stage, now)
         step = max(1, total // 10)
         if done == 0 and stage in self._told:
             return
@@ -38,7 +36,9 @@ class PlainProgress:
             return
         self._told[stage] = done
         self._console.print(
-            f"{stage}: {done}/{total} ({now - start:.1f} s)", highlight=False, soft_wrap=True
+            f"{stage}: {done}/{total} (at {time.perf_counter() - self._start:.1f} s)",
+            highlight=False,
+            soft_wrap=True,
         )
         self._console.file.flush()
 

@@ -448,3 +448,36 @@ def test_on_the_held_out_engines_federated_beats_local_beats_the_rest(game_model
     assert profits == sorted(profits), report
     assert len(set(profits)) == 4, report
     assert results["federated"].profit < results["oracle"].profit
+
+
+def test_the_oracle_maintains_on_the_last_cycle_not_before():
+    """The yardstick itself: one 50-cycle engine, maintained after cycle 50, never cycle 49."""
+    pool = [engine(50)]
+    settings = GameSettings(n_slots=1, n_competitors=0)
+    (before,) = compare_policies(pool, settings, n_ticks=49, policies=("oracle",))
+    assert (before.maintenances, before.failures, before.active_cycles) == (0, 0, 49)
+    (after,) = compare_policies(pool, settings, n_ticks=50, policies=("oracle",))
+    assert (after.maintenances, after.failures, after.active_cycles) == (1, 0, 50)
+    assert after.profit == 50 * 250.0 - 10_000.0
+    # Over many engines it never fails and runs every engine to its last cycle.
+    (long,) = compare_policies(pool, settings, n_ticks=50 + 20 + 50, policies=("oracle",))
+    assert (long.maintenances, long.failures, long.active_cycles) == (2, 0, 100)
+
+
+def test_competitors_can_never_be_set_to_federated():
+    with pytest.raises(ValidationError, match="competitor_cap may not include 'federated'"):
+        GameSettings(competitor_cap=["corrective", "preventative", "local", "federated"])
+    with pytest.raises(ValidationError, match="'federated' is above the competitor cap"):
+        GameSettings(competitor_strategies=["corrective", "preventative", "federated"])
+
+
+def test_texts_follow_the_settings():
+    """No figure in the rules' texts is typed by hand: they change with the settings."""
+    settings = GameSettings(
+        n_competitors=1, federation_offer_after_cycles=37, failures_to_unlock_preventative=6
+    )
+    text = " ".join(rules.unlock_rules(settings))
+    assert "37 ticks on local predictive" in text
+    assert "after 6 failures" in text
+    assert "The 1 competitor factory is capped" in text
+    assert "competitor" not in " ".join(rules.unlock_rules(GameSettings(n_competitors=0)))

@@ -1,0 +1,89 @@
+"""The `tycoon` command line as a user runs it: real subprocesses, real files, real ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _tycoon(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("tycoon", path=os.path.dirname(sys.executable)) or "tycoon"
+    return subprocess.run(
+        [exe, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_training_progress_is_printed_as_lines_when_stdout_is_not_a_terminal(
+    tmp_path: Path,
+) -> None:
+    done = _tycoon("train", "--rounds", "2", "--out", str(tmp_path / "run"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for stage in ("centralized: 1/1", "federated: 1/2", "federated: 2/2"):
+        assert any(line.startswith(f"seed 0: {stage} (at ") for line in lines), done.stdout
+    # Lines come in the order the stages ran, before the results table.
+    order = [i for i, line in enumerate(lines) if line.startswith("seed 0: federated")]
+    table = next(i for i, line in enumerate(lines) if "Test RMSE" in line)
+    assert order == sorted(order) and order[-1] < table
+
+
+def test_a_busy_port_is_reported_before_anything_is_loaded(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # The data directory does not exist: if the models were loaded first, that would be the
+        # error. The port must be the first thing checked.
+        done = _tycoon(
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "no-such-dir"),
+            "--artifacts",
+            str(tmp_path / "artifacts"),
+            timeout=30,
+        )
+    assert done.returncode == 2
+    assert f"127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "artifacts").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"TYCOON_DEFAULT_TICKS_PER_SECOND": "80"},
+            "default_ticks_per_second (80) is above max_ticks_per_second (50)",
+        ),
+        (
+            {"TYCOON_GAME__COMPETITOR_STRATEGIES": '["corrective", "preventative", "federated"]'},
+            "competitor strategy 'federated' is above the competitor cap",
+        ),
+        (
+            {"TYCOON_GAME__COMPETITOR_CAP": '["corrective", "local", "federated"]'},
+            "competitor_cap may not include 'federated'",
+        ),
+        ({"TYCOON_SEED": "-1"}, "seed"),
+    ],
+)
+def test_invalid_settings_get_one_clear_line(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    done = _tycoon("serve", "--port", "1", "--artifacts", str(tmp_path / "a"), env=env, timeout=30)
+    assert done.returncode == 2
+    assert expected in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
