@@ -324,7 +324,16 @@ BAD_MESSAGES = {
     "missing field": ('{"type": "set_strategy"}', "missing field 'strategy'"),
     "unknown strategy": ('{"type": "set_strategy", "strategy": "oracle"}', "strategy: Input"),
     "extra field": ('{"type": "pause", "now": true}', "unexpected field 'now'"),
-    "speed not a number": ('{"type": "set_speed", "ticks_per_second": NaN}', "finite number"),
+    "speed not a number": (
+        '{"type": "set_speed", "ticks_per_second": NaN}',
+        "ticks_per_second must be a number, 0 or more (0 pauses) (got nan)",
+    ),
+    "seed too large": (
+        '{"type": "reset", "seed": 4294967296}',
+        "seed must be a whole number from 0 to 4294967295 (got 4294967296)",
+    ),
+    "negative seed": ('{"type": "reset", "seed": -3}', "seed must be a whole number from 0"),
+    "fractional seed": ('{"type": "reset", "seed": 1.5}', "seed must be a whole number from 0"),
     "wrong value type": ('{"type": "free_play", "enabled": "sometimes"}', "enabled"),
     "oversized": (json.dumps({"type": "reset", "pad": "x" * 5000}), "message too large"),
     "binary": (b"\x00\x01", "binary messages are not accepted"),

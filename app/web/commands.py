@@ -46,6 +46,13 @@ def parse_command(text: str, max_bytes: int) -> Command:
         raise CommandError(f"invalid {kind!r} command: {problems}") from None
 
 
+# Fields whose rule is best said in words rather than as pydantic's constraint text.
+_FIELD_RULES = {
+    ("reset", "seed"): f"seed must be a whole number from 0 to {2**32 - 1}",
+    ("set_speed", "ticks_per_second"): "ticks_per_second must be a number, 0 or more (0 pauses)",
+}
+
+
 def _describe(err: ErrorDetails) -> str:
     # loc starts with the union tag (the command type); the rest is the field path.
     path = ".".join(str(p) for p in err["loc"][1:]) or "command"
@@ -53,4 +60,7 @@ def _describe(err: ErrorDetails) -> str:
         return f"unexpected field {path!r}"
     if err["type"] == "missing":
         return f"missing field {path!r}"
+    rule = _FIELD_RULES.get((str(err["loc"][0]), path))
+    if rule is not None:
+        return f"{rule} (got {err.get('input')!r})"
     return f"{path}: {err['msg']} (got {err.get('input')!r})"
