@@ -134,6 +134,8 @@ def serve(settings: Settings, load_models: Callable[[Settings], GameModels]) -> 
     sock = bind(settings.host, settings.port)
     try:
         app = create_app(settings, load_models(settings))
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        print(f"Turbofan Tycoon: http://{host}:{settings.port} (Ctrl-C stops)", flush=True)
         uvicorn.Server(uvicorn_config(app, settings)).run(sockets=[sock])
     finally:
         sock.close()
