@@ -1,0 +1,135 @@
+// The uPlot charts: a slot's strategy chart, profit over time, the federated learning curve.
+
+import { moneyTicks } from "../format.js";
+import { COLORS, FACTORY_COLORS, FONT, axisBase, hline, mount, uPlot } from "./core.js";
+
+const quiet = { legend: { show: false }, cursor: { show: false }, select: { show: false } };
+
+// The slot's strategy chart: cycle count vs the preventative threshold, and the local and
+// federated predicted RUL vs the RUL threshold. `thresholds()` returns the current
+// {preventative, rul, emphasis} so the dotted lines follow the config and the chosen strategy.
+export function strategyChart(el, thresholds) {
+  const drawThresholds = (u) => {
+    const t = thresholds();
+    const line = (value, color, strong) =>
+      hline(u, value, color, { lineWidth: strong ? 1.6 : 1, alpha: strong ? 1 : 0.45 });
+    line(t.preventative, COLORS.prev, t.emphasis === "preventative");
+    line(t.rul, COLORS.rul, t.emphasis === "local" || t.emphasis === "federated");
+  };
+  const opts = {
+    ...quiet,
+    padding: [6, 8, 0, 0],
+    scales: {
+      x: {
+        time: false,
+        range: (u, min, max) => [min == null ? 0 : Math.min(min, 1), Math.max(max ?? 0, 60)],
+      },
+      y: {
+        range: (u, min, max) => {
+          const t = thresholds();
+          return [0, Math.max(max ?? 0, (t.preventative ?? 0) * 1.12, 60)];
+        },
+      },
+    },
+    axes: [
+      { ...axisBase, size: 18, space: 50, gap: 2 },
+      { ...axisBase, size: 34, space: 24, gap: 2 },
+    ],
+    series: [
+      {},
+      { label: "cycle", stroke: COLORS.cycle, width: 1.5, points: { show: false } },
+      { label: "local RUL", stroke: COLORS.local, width: 1.5, points: { show: false } },
+      { label: "federated RUL", stroke: COLORS.fed, width: 1.5, points: { show: false } },
+    ],
+    hooks: { draw: [drawThresholds] },
+  };
+  return mount(opts, [[], [], [], []], el);
+}
+
+// Profit over time, one line per factory, with a zero line (above it the factory makes money).
+export function profitChart(el, names, playerName) {
+  const series = [{}];
+  names.forEach((name, i) => {
+    series.push({
+      label: name,
+      stroke: FACTORY_COLORS[i % FACTORY_COLORS.length],
+      width: name === playerName ? 2.2 : 1.3,
+      points: { show: false },
+    });
+  });
+  const opts = {
+    ...quiet,
+    padding: [8, 10, 0, 0],
+    scales: {
+      x: { time: false, range: (u, min, max) => [min ?? 0, Math.max(max ?? 0, (min ?? 0) + 10)] },
+    },
+    axes: [
+      { ...axisBase, size: 22, space: 60 },
+      {
+        ...axisBase,
+        size: 56,
+        space: 30,
+        values: (u, splits, axisIdx, space, step) => moneyTicks(splits, step),
+      },
+    ],
+    series,
+    hooks: {
+      draw: [(u) => hline(u, 0, "rgba(255,255,255,0.25)", { dash: [] })],
+    },
+  };
+  return mount(opts, [[], ...names.map(() => [])], el);
+}
+
+// The federated learning curve: test RMSE per round, with the other models as dashed references.
+export function curveChart(el, curve, refs) {
+  const xs = curve.map((_, i) => i + 1);
+  const drawRefs = (u) => {
+    const ctx = u.ctx;
+    for (const r of refs) {
+      const y = hline(u, r.value, r.color, { dash: [4, 4], alpha: 0.7 });
+      if (y == null) continue;
+      ctx.save();
+      ctx.font = `${10 * uPlot.pxRatio}px ${FONT.split("px ")[1]}`;
+      ctx.textAlign = "left";
+      ctx.fillStyle = r.color;
+      ctx.fillText(r.label, u.bbox.left + 4 * uPlot.pxRatio, y - 3 * uPlot.pxRatio);
+      ctx.restore();
+    }
+  };
+  const opts = {
+    ...quiet,
+    padding: [8, 12, 0, 0],
+    scales: {
+      x: { time: false },
+      y: {
+        range: (u, min, max) => {
+          const vals = refs.map((r) => r.value).filter((v) => v != null && isFinite(v));
+          const lo = Math.min(min ?? Infinity, ...vals);
+          const hi = Math.max(max ?? -Infinity, ...vals);
+          if (!isFinite(lo) || !isFinite(hi)) return [0, 1];
+          return [Math.max(0, lo - (hi - lo) * 0.1), hi + (hi - lo) * 0.1 + 0.5];
+        },
+      },
+    },
+    axes: [
+      {
+        ...axisBase,
+        size: 22,
+        space: 40,
+        values: (u, s) => s.map((v) => (Number.isInteger(v) ? v : "")),
+      },
+      { ...axisBase, size: 36, space: 24 },
+    ],
+    series: [
+      {},
+      {
+        label: "federated",
+        stroke: COLORS.fed,
+        width: 2,
+        points: { show: xs.length <= 30, size: 4, fill: COLORS.fed },
+      },
+    ],
+    hooks: { draw: [drawRefs] },
+  };
+  return mount(opts, [xs, curve.slice()], el);
+}

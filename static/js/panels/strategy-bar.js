@@ -1,0 +1,81 @@
+// The strategy buttons, the offers (hire a data scientist, join the federation) and the note
+// under them. A locked strategy's button stays focusable and clickable (aria-disabled, not
+// disabled): clicking it says how to unlock it instead of sending a command.
+
+import { $, setAttr, setHidden, setText } from "../dom.js";
+
+const LOCK_SVG =
+  '<svg viewBox="0 0 12 12" width="11" height="11" aria-hidden="true"><rect x="2" y="5.5" width="8" height="6" rx="1" fill="currentColor"/><path d="M4 5.5V4a2 2 0 0 1 4 0v1.5" stroke="currentColor" fill="none" stroke-width="1.3"/></svg>';
+
+export function mountStrategyBar(store, send, notify) {
+  const { game } = store;
+  const box = $("strategy-buttons");
+  const hire = $("hire-btn");
+  const join = $("federation-btn");
+  const note = $("strategy-note");
+
+  function isOpen(name) {
+    const state = game.state;
+    const allowed = game.player.allowed_strategies || state.unlocked;
+    return state.unlocked.includes(name) && allowed.includes(name);
+  }
+
+  function choose(s) {
+    if (isOpen(s.name)) {
+      send({ type: "set_strategy", strategy: s.name });
+    } else {
+      notify.info(`${s.label} is locked. ${s.unlock_hint}`);
+    }
+  }
+
+  function build() {
+    box.replaceChildren();
+    for (const s of game.config.strategies) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "btn strategy-btn";
+      b.dataset.strategy = s.name;
+      b.dataset.testid = `strategy-btn-${s.name}`;
+      b.id = `strategy-btn-${s.name}`;
+      b.setAttribute("aria-pressed", "false");
+      const label = document.createElement("span");
+      label.textContent = s.label;
+      const lock = document.createElement("span");
+      lock.className = "lock";
+      lock.innerHTML = LOCK_SVG;
+      lock.hidden = true;
+      b.append(lock, label);
+      b.__lock = lock;
+      b.addEventListener("click", () => choose(s));
+      box.appendChild(b);
+    }
+  }
+
+  store.subscribe("snapshot", ({ configChanged }) => {
+    if (configChanged) build();
+  });
+
+  store.subscribe("render", ({ stateChanged }) => {
+    if (!stateChanged) return;
+    const state = game.state;
+    const player = game.player;
+    for (const b of box.children) {
+      const info = game.strategies.get(b.dataset.strategy);
+      const open = isOpen(info.name);
+      setAttr(b, "aria-disabled", open ? "false" : "true");
+      setAttr(b, "aria-pressed", player.strategy === info.name ? "true" : "false");
+      setAttr(b, "title", open ? info.description : `Locked. ${info.unlock_hint}`);
+      setHidden(b.__lock, open);
+    }
+    const current = game.strategies.get(player.strategy);
+    const locked = game.config.strategies.filter((s) => !state.unlocked.includes(s.name));
+    let text = current ? `${current.label}: ${current.description}` : "";
+    if (locked.length && !state.free_play) text += `  Next unlock: ${locked[0].unlock_hint}`;
+    setText(note, text);
+    setHidden(hire, !state.offers.hire_data_scientist);
+    setHidden(join, !state.offers.federation);
+  });
+
+  hire.addEventListener("click", () => send({ type: "hire_data_scientist" }));
+  join.addEventListener("click", () => send({ type: "accept_federation" }));
+}
