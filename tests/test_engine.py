@@ -197,6 +197,13 @@ def test_trained_models_beat_the_naive_model_by_a_wide_margin(artifacts_dir):
     )
     assert len(metrics["test_engines"]) == 80 and len(metrics["train_engines"]) == 320
     assert not set(metrics["test_engines"]) & set(metrics["train_engines"])
+    # What each saved model was actually trained on (read from the trainers' node data), against
+    # the engines it is scored on and the game replays: tests/test_engine_pins.py checks the rows.
+    trained_on = metrics["trained_on"]
+    assert set(trained_on) == {"centralized", "federated", "local"}
+    assert len(trained_on["centralized"]) == 320
+    assert len(trained_on["federated"]) + len(trained_on["local"]) == 320
+    assert not any(set(engines) & set(metrics["test_engines"]) for engines in trained_on.values())
     curves = metrics["node_curves"]["nodes"]
     assert len(curves) == 80 and all(len(c["before"]) == 10 for c in curves.values())
 
