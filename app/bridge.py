@@ -56,7 +56,10 @@ def build_traces(
         }
         traces.append(
             EngineTrace(
-                engine_id, runs.signals[rows][:, sensor_columns], rul["local"], rul["federated"]
+                engine_id,
+                runs.signals[rows][:, sensor_columns],
+                rul["local"][None, :],
+                rul["federated"],
             )
         )
     return traces
@@ -85,5 +88,8 @@ def load_game_models(settings: Settings) -> GameModels:
     metrics, mlp, params = ensure_artifacts(settings.artifacts_dir, runs, settings.seed)
     names = [n for n in metrics["feature_names"] if n != "cycle"]
     return GameModels(
-        traces=build_traces(runs, metrics, mlp, params), feature_names=names, metrics=metrics
+        traces=build_traces(runs, metrics, mlp, params),
+        model="ff09",
+        feature_names=names,
+        metrics=metrics,
     )

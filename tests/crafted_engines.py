@@ -29,7 +29,7 @@ def engine(
     return EngineTrace(
         engine_id=engine_id or f"crafted-{n_cycles}",
         sensors=rows,
-        local_rul=true_rul + local_error,
+        local_rul=(true_rul + local_error)[None, :],
         federated_rul=true_rul + federated_error,
     )
 
@@ -45,7 +45,7 @@ def noisy_pool(n_engines: int = 60, seed: int = 0) -> list[EngineTrace]:
             EngineTrace(
                 engine_id=f"noisy-{i}",
                 sensors=rng.normal(size=(n, 16)),
-                local_rul=true_rul + rng.normal(0.0, 12.0, n),
+                local_rul=(true_rul + rng.normal(0.0, 12.0, n))[None, :],
                 federated_rul=true_rul + rng.normal(0.0, 4.0, n),
             )
         )

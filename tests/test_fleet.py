@@ -23,7 +23,7 @@ POLICIES = ("corrective", "preventative", "local", "federated", "oracle")
 def _fates(pool: list[EngineTrace], settings: GameSettings) -> Fates:
     lengths = engine_lengths(pool)
     models = predictive_fates(
-        [np.stack([t.local_rul, t.federated_rul]) for t in pool], lengths, settings.rul_threshold
+        [np.stack([t.local_rul[0], t.federated_rul]) for t in pool], lengths, settings.rul_threshold
     )
     parts = {
         p: baseline_fates(p, lengths, settings) for p in ("corrective", "preventative", "oracle")

@@ -38,3 +38,16 @@ def draw_engine(
     key = _FAIR_STREAM if fair_draws else stream
     deck, position = divmod(draw, pool_size)
     return _deck(seed, key, slot, deck, pool_size)[position]
+
+
+def factory_nodes(seed: int, n_nodes: int, n_factories: int) -> tuple[int, ...]:
+    """The federation node of each factory of a game (player first), a pure function of the seed.
+
+    Every factory is one of the federation's nodes, so the seed decides whose engines the player's
+    local model learned from; factories get distinct nodes while there are enough of them.
+    """
+    if n_nodes < 1:
+        raise ValueError("the federation has no nodes: the game needs at least one local model")
+    rng = np.random.default_rng([seed, 0x6E6F6465])  # "node"
+    picks = rng.choice(n_nodes, size=n_factories, replace=n_factories > n_nodes)
+    return tuple(int(n) for n in picks)

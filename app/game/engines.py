@@ -25,12 +25,18 @@ class EngineTrace:
 
     engine_id: str  # e.g. "FD001-train-17"
     sensors: FloatArray  # [cycles, features] feature values in raw units (for the sensor charts)
-    local_rul: FloatArray  # [cycles] RUL predicted by the local (one-factory) model
+    local_rul: FloatArray  # [nodes, cycles] RUL predicted by each factory's own local model
     federated_rul: FloatArray  # [cycles] RUL predicted by the federated model
+    centralized_rul: FloatArray | None = None  # [cycles] the model trained on all data at once
 
     @property
     def n_cycles(self) -> int:
         return len(self.sensors)
+
+    @property
+    def n_nodes(self) -> int:
+        """Factories of the federation, each with its own local model."""
+        return int(self.local_rul.shape[0])
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class GameModels:
     """What a game server needs from the engine, computed once at start-up."""
 
     traces: list[EngineTrace]  # held-out engines that ran to failure
+    model: str  # the model family the predictions come from ("ff09" or "window")
     feature_names: list[str]  # the sensor features, in `EngineTrace.sensors` column order
     metrics: Mapping[str, Any]  # the engine's metrics.json (RMSE of each model, curves...)
 
@@ -52,5 +59,17 @@ class GameModels:
                     f"engine {trace.engine_id} has sensors of shape {trace.sensors.shape}, "
                     f"expected [cycles, {width}] to match the {width} feature names"
                 )
-            if len(trace.local_rul) != trace.n_cycles or len(trace.federated_rul) != trace.n_cycles:
-                raise ValueError(f"engine {trace.engine_id} has predictions of the wrong length")
+            n_nodes = self.traces[0].n_nodes
+            if (
+                trace.local_rul.shape != (n_nodes, trace.n_cycles)
+                or trace.federated_rul.shape != (trace.n_cycles,)
+                or (
+                    trace.centralized_rul is not None
+                    and trace.centralized_rul.shape != (trace.n_cycles,)
+                )
+            ):
+                raise ValueError(
+                    f"engine {trace.engine_id} has predictions of the wrong shape: local "
+                    f"{trace.local_rul.shape} (expected ({n_nodes}, {trace.n_cycles})), federated "
+                    f"{trace.federated_rul.shape}"
+                )

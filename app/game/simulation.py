@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from app.game import progress as progress_rules
-from app.game.draws import draw_engine, factory_stream
+from app.game.draws import draw_engine, factory_nodes, factory_stream
 from app.game.engines import EngineTrace
 from app.game.settings import GameSettings
 from app.game.state import Event, FactoryState, GameState, Progress, SlotState
@@ -49,6 +49,7 @@ def new_factory(
     *,
     is_player: bool = False,
     allowed: Sequence[str] = STRATEGIES,
+    node: int = 0,
 ) -> FactoryState:
     """A factory at tick 0: every slot holds its first engine, not yet run."""
     stream = factory_stream(index)
@@ -63,6 +64,7 @@ def new_factory(
         allowed=tuple(allowed),
         slots=slots,
         stream=stream,
+        node=node,
     )
 
 
@@ -73,12 +75,29 @@ def new_game(
     if not pool:
         raise ValueError("the engine pool is empty: the game needs at least one engine trace")
     fair = settings.fair_draws
+    nodes = factory_nodes(seed, pool[0].n_nodes, 1 + settings.n_competitors)
     player = new_factory(
-        settings.player_name, "corrective", 0, pool, settings, seed, fair, is_player=True
+        settings.player_name,
+        "corrective",
+        0,
+        pool,
+        settings,
+        seed,
+        fair,
+        is_player=True,
+        node=nodes[0],
     )
     competitors = [
         new_factory(
-            name, strategy, i + 1, pool, settings, seed, fair, allowed=settings.competitor_cap
+            name,
+            strategy,
+            i + 1,
+            pool,
+            settings,
+            seed,
+            fair,
+            allowed=settings.competitor_cap,
+            node=nodes[i + 1],
         )
         for i, (name, strategy) in enumerate(
             zip(
@@ -121,7 +140,7 @@ def advance_factory(
         trace = pool[slot.engine]
         cycle = slot.cycle + 1  # 2c
         cycles += 1
-        if should_maintain(factory.strategy, trace, cycle, settings):  # 2d
+        if should_maintain(factory.strategy, trace, cycle, settings, factory.node):  # 2d
             maintenances += 1
             slot = replace(
                 slot,

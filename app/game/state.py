@@ -40,6 +40,7 @@ class FactoryState:
     `allowed` is the cap on strategies (competitors); the player's cap is all strategies and
     what it may use now is decided by the unlock rules in `app.game.progress`.
     `stream` tells the draws which engine sequence is this factory's when draws are not fair.
+    `node` is its place among the federation's factories, chosen by the seed (`app.game.draws`).
     """
 
     name: str
@@ -48,6 +49,7 @@ class FactoryState:
     allowed: tuple[str, ...]
     slots: tuple[SlotState, ...]
     stream: int
+    node: int = 0  # this factory's node in the federation: its local model is that node's
     profit: float = 0.0
     active_cycles: int = 0
     maintenances: int = 0

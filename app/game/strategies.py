@@ -62,13 +62,16 @@ def strategy_infos(settings: GameSettings) -> list[StrategyInfo]:
     ]
 
 
-def should_maintain(policy: str, trace: EngineTrace, cycle: int, settings: GameSettings) -> bool:
+def should_maintain(
+    policy: str, trace: EngineTrace, cycle: int, settings: GameSettings, node: int = 0
+) -> bool:
     """Whether `policy` sends `trace` to maintenance after it has run `cycle` (1-based).
 
     Comparisons are `>=` / `<` rather than `==` so that a strategy switched on mid-engine (past
     cycle 193, or below the RUL threshold already) maintains at once instead of never.
     The oracle knows the true RUL (`n_cycles - cycle`) and maintains on the last cycle before
-    the failure, which is the most profitable moment under these rules.
+    the failure, which is the most profitable moment under these rules. `node` is the deciding
+    factory's place in the federation: "local" asks that factory's own model.
     """
     row = cycle - 1
     if policy == "corrective":
@@ -76,7 +79,7 @@ def should_maintain(policy: str, trace: EngineTrace, cycle: int, settings: GameS
     if policy == "preventative":
         return cycle >= settings.preventative_cycle
     if policy == "local":
-        return bool(trace.local_rul[row] < settings.rul_threshold)
+        return bool(trace.local_rul[node, row] < settings.rul_threshold)
     if policy == "federated":
         return bool(trace.federated_rul[row] < settings.rul_threshold)
     if policy == ORACLE:

@@ -35,7 +35,7 @@ class SlotView(BaseModel):
     status: SlotStatus
     downtime_left: int
     sensors: list[float] = Field(description="The 16 feature values of `cycle` (empty at cycle 0).")
-    local_rul: float | None
+    local_rul: float | None = Field(description="The prediction of this factory's own local model.")
     federated_rul: float | None
 
 
@@ -44,6 +44,10 @@ class FactoryView(BaseModel):
 
     name: str
     is_player: bool
+    node: int = Field(
+        description="The factory's node in the federation: its local model learned from that "
+        "node's engines only."
+    )
     strategy: str
     allowed_strategies: list[str] = Field(
         description="Strategies this factory may use now: the player's unlocked ones, or a "

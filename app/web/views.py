@@ -29,8 +29,10 @@ from app.web.schemas import (
 from app.web.settings import Settings
 
 
-def slot_view(slot: SlotState, pool: Sequence[EngineTrace]) -> SlotView:
-    """A slot with its current cycle's readings (none at cycle 0, before the engine ran)."""
+def slot_view(slot: SlotState, pool: Sequence[EngineTrace], node: int = 0) -> SlotView:
+    """A slot with its current cycle's readings (none at cycle 0, before the engine ran).
+
+    `local_rul` is the prediction of the local model of the factory at federation `node`."""
     trace = pool[slot.engine]
     if slot.cycle == 0:
         sensors: list[float] = []
@@ -38,7 +40,7 @@ def slot_view(slot: SlotState, pool: Sequence[EngineTrace]) -> SlotView:
     else:
         row = slot.cycle - 1
         sensors = [float(v) for v in trace.sensors[row]]
-        local_rul = float(trace.local_rul[row])
+        local_rul = float(trace.local_rul[node, row])
         federated_rul = float(trace.federated_rul[row])
     return SlotView(
         index=slot.index,
@@ -66,7 +68,8 @@ def factory_view(
         active_cycles=factory.active_cycles,
         maintenances=factory.maintenances,
         failures=factory.failures,
-        slots=[slot_view(s, pool) for s in factory.slots],
+        node=factory.node,
+        slots=[slot_view(s, pool, factory.node) for s in factory.slots],
     )
 
 
