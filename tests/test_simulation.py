@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from app.game import progress as rules
 from app.game.analysis import compare_policies
 from app.game.draws import draw_engine
+from app.game.engines import EngineTrace
 from app.game.progress import GameRuleError
 from app.game.settings import GameSettings
 from app.game.simulation import new_game, run, step
@@ -481,3 +482,42 @@ def test_texts_follow_the_settings():
     assert "after 6 failures" in text
     assert "The 1 competitor factory is capped" in text
     assert "competitor" not in " ".join(rules.unlock_rules(GameSettings(n_competitors=0)))
+
+
+def _engine_with_nodes(n_cycles: int, n_nodes: int, early_node: int) -> EngineTrace:
+    """Every node's local model is exact, except `early_node`'s, which says RUL 0 from cycle 10."""
+    true_rul = np.arange(n_cycles - 1, -1, -1, dtype=float)
+    local = np.repeat(true_rul[None, :], n_nodes, axis=0)
+    local[early_node, 9:] = 0.0
+    return EngineTrace(
+        engine_id="nodes",
+        sensors=np.zeros((n_cycles, 16)),
+        local_rul=local,
+        federated_rul=true_rul,
+    )
+
+
+def test_every_factory_is_its_own_node_chosen_by_the_seed():
+    settings = GameSettings()
+    pool = [_engine_with_nodes(200, 80, early_node=0)]
+    players = set()
+    for seed in range(20):
+        game = new_game(pool, settings, seed=seed)
+        nodes = [f.node for f in game.factories]
+        assert len(set(nodes)) == len(nodes)  # the player and Solo Sensors never share a model
+        assert all(0 <= n < 80 for n in nodes)
+        assert nodes == [f.node for f in new_game(pool, settings, seed=seed).factories]
+        players.add(game.player.node)
+    assert len(players) >= 15  # the seed moves the player around the federation
+
+
+def test_local_predictive_asks_the_factorys_own_model():
+    settings = GameSettings(n_slots=1, n_competitors=0)
+    game = new_game([_engine_with_nodes(200, 80, early_node=0)], settings, seed=4)
+    node = game.player.node
+    pool = [_engine_with_nodes(200, 80, early_node=node)]  # only this factory's model says "now"
+    state = run(with_strategy(new_game(pool, settings, seed=4), "local"), pool, settings, 10)
+    assert (state.player.maintenances, state.player.active_cycles) == (1, 10)
+    other = [_engine_with_nodes(200, 80, early_node=(node + 1) % 80)]
+    state = run(with_strategy(new_game(other, settings, seed=4), "local"), other, settings, 10)
+    assert state.player.maintenances == 0
