@@ -1,18 +1,24 @@
 """`make bench`: quality over seeds, round speed against the per-node loop, and scaling.
 
-Prints tables and writes bench/results/{quality,speed,scaling}.json. Speed is measured here, never
-asserted in tests. Each scaling size runs in its own process so its peak memory is its own.
+Prints tables and writes every result as JSON to an untracked folder (`runs/bench/` unless
+`--out` says otherwise). Only `--publish` writes to the tracked `bench/results/`, and only the files
+the README's tables come from (quality, speed, scaling_cpu), only when run with the README's
+settings. Every JSON records when it was produced, by which command at which commit, and on what
+machine. Speed is measured here, never asserted in tests. Each scaling size runs in its own
+process so its peak memory is its own. `--quick` is a fast dry run of every stage (it never
+publishes).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import torch
@@ -20,44 +26,110 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-RESULTS = Path(__file__).resolve().parent / "results"
+if TYPE_CHECKING:
+    from fl_engine.federated import Federation
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"  # tracked: what the README's tables come from, nothing else
+SCRATCH = ROOT / "runs" / "bench"  # untracked (.gitignore: /runs/)
+# The settings the README's tables were measured with, and the files they come from.
+README_SETTINGS = {"seeds": "0-4", "sizes": "80,800,8000", "device": "cpu"}
+PUBLISHED = ("quality", "speed", "scaling_cpu")
+STAGES = ("speed", "scaling", "quality")
 console = Console()
 
+Json = dict[str, Any]
 
-def machine() -> dict:
-    return {
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device: str = "cpu") -> Json:
+    """What the numbers were measured on."""
+    try:
+        memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (AttributeError, ValueError, OSError):
+        memory_gib = None
+    info: Json = {
+        "cpu": _cpu_model(),
+        "arch": platform.machine(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "memory_gib": memory_gib,
+        "os": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
-        "date": time.strftime("%Y-%m-%d"),
+        "numpy": np.__version__,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def produced() -> Json:
+    """When and from what: UTC time, the command line, the commit and whether the tree was dirty."""
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", "fl_engine", "bench")
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "engine_changes_uncommitted": bool(status) if status is not None else None,
     }
 
 
-def save(name: str, payload: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **payload}, indent=1))
+def save(name: str, payload: Json, out: Path, device: str, publish: bool) -> list[Path]:
+    """Write `name`.json to `out`; also to bench/results/ when publishing a README result."""
+    text = json.dumps({"produced": produced(), "machine": machine(device), **payload}, indent=1)
+    folders = [out] + ([RESULTS] if publish and name in PUBLISHED else [])
+    written = []
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{name}.json.tmp"
+        tmp.write_text(text + "\n")
+        tmp.replace(folder / f"{name}.json")
+        written.append(folder / f"{name}.json")
+    return written
 
 
-def quality(seeds: list[int]) -> dict:
+def quality(seeds: list[int], rounds: int = 10) -> Json:
     from fl_engine.data import load_runs, resolve_data_dir
     from fl_engine.experiment import MODELS, ExperimentConfig, run_experiment
 
     runs = load_runs(resolve_data_dir())
-    out: dict = {"seeds": seeds, "variants": {}}
+    out: Json = {"seeds": seeds, "rounds": rounds, "variants": {}}
     table = Table(
-        title=f"Test RMSE in cycles, mean ± std over seeds {seeds[0]}-{seeds[-1]} (10 rounds x 1 epoch, 80 nodes)"
+        title=f"Test RMSE in cycles, mean ± std over seeds {seeds[0]}-{seeds[-1]} ({rounds} rounds x 1 epoch, 80 nodes)"
     )
     for col in ("model", "variant", "RMSE", "late-life RMSE", "vs centralized"):
         table.add_column(col, justify="right" if col != "model" else "left")
-    for variant, kwargs in (
-        ("FF09 (16 inputs)", {}),
+    variants: list[tuple[str, dict[str, bool]]] = [
+        ("FF09 (16 inputs)", {"cycle_input": False}),
         ("+ cycle input (17)", {"cycle_input": True}),
-    ):
+    ]
+    for variant, kwargs in variants:
         rows: dict[str, dict[str, list[float]]] = {m: {"rmse": [], "late": []} for m in MODELS}
         local_spread = []
         for seed in seeds:
-            result = run_experiment(runs, ExperimentConfig(seed=seed, **kwargs))
+            cfg = ExperimentConfig(seed=seed, rounds=rounds, cycle_input=kwargs["cycle_input"])
+            result = run_experiment(runs, cfg)
             for m in MODELS:
                 rows[m]["rmse"].append(result.scores[m].rmse)
                 rows[m]["late"].append(result.scores[m].late_life_rmse)
@@ -69,14 +141,14 @@ def quality(seeds: list[int]) -> dict:
                 ]
             )
         central = np.mean(rows["centralized"]["rmse"])
-        summary = {}
+        summary: Json = {}
         for m in MODELS:
             r, late = np.array(rows[m]["rmse"]), np.array(rows[m]["late"])
             summary[m] = {
-                "rmse_mean": r.mean(),
-                "rmse_std": r.std(),
-                "late_life_mean": late.mean(),
-                "late_life_std": late.std(),
+                "rmse_mean": float(r.mean()),
+                "rmse_std": float(r.std()),
+                "late_life_mean": float(late.mean()),
+                "late_life_std": float(late.std()),
                 "rmse": r.tolist(),
             }
             table.add_row(
@@ -88,9 +160,9 @@ def quality(seeds: list[int]) -> dict:
             )
         spread = np.array(local_spread)
         summary["every_node_alone"] = {
-            "min": spread[:, 0].min(),
-            "mean": spread[:, 1].mean(),
-            "max": spread[:, 2].max(),
+            "min": float(spread[:, 0].min()),
+            "mean": float(spread[:, 1].mean()),
+            "max": float(spread[:, 2].max()),
         }
         table.add_row(
             "each node alone",
@@ -104,7 +176,7 @@ def quality(seeds: list[int]) -> dict:
     return out
 
 
-def _federation(n_nodes: int, trainer: str, device: str = "cpu"):
+def _federation(n_nodes: int, trainer: str, device: str = "cpu") -> Federation:
     """A federation of `n_nodes`: the 80-node FF09 partition, replicated to reach larger sizes."""
     from fl_engine.data import load_runs, resolve_data_dir
     from fl_engine.features import prepare_protocol
@@ -135,7 +207,7 @@ def _federation(n_nodes: int, trainer: str, device: str = "cpu"):
     )
 
 
-def time_rounds(fed, rounds: int) -> list[float]:
+def time_rounds(fed: Federation, rounds: int) -> list[float]:
     fed.run_round()  # warm-up
     times = []
     for _ in range(rounds):
@@ -149,14 +221,16 @@ def time_rounds(fed, rounds: int) -> list[float]:
     return times
 
 
-def speed(rounds: int, loop_rounds: int) -> dict:
-    vec = time_rounds(_federation(80, "vectorized"), rounds)
+def speed(rounds: int, loop_rounds: int) -> Json:
+    vectorized = _federation(80, "vectorized")
+    vec = time_rounds(vectorized, rounds)
     loop = time_rounds(_federation(80, "loop"), loop_rounds)
-    result = {
+    result: Json = {
         "nodes": 80,
-        "rows": int(_federation(80, "vectorized").data.sizes.sum()),
+        "rows": int(vectorized.data.sizes.sum()),
         "batch": 32,
         "local_epochs": 1,
+        "rounds_timed": {"vectorized": rounds, "loop": loop_rounds},
         "vectorized_ms_median": 1e3 * float(np.median(vec)),
         "vectorized_ms_min": 1e3 * float(np.min(vec)),
         "loop_ms_median": 1e3 * float(np.median(loop)),
@@ -173,14 +247,15 @@ def speed(rounds: int, loop_rounds: int) -> dict:
     return result
 
 
-def scaling(sizes: list[int], device: str) -> dict:
+def scaling(sizes: list[int], device: str, rounds: int = 3) -> Json:
     rows = []
     for n in sizes:
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.scale_one", str(n), device],
+            [sys.executable, "-m", "bench.scale_one", str(n), device, str(rounds)],
             capture_output=True,
             text=True,
             check=True,
+            cwd=ROOT,
         )
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     table = Table(
@@ -196,28 +271,69 @@ def scaling(sizes: list[int], device: str) -> dict:
         )
         table.add_row(f"{r['nodes']:,}", f"{r['rows']:,}", f"{r['s_per_round_median']:.4f}", mem)
     console.print(table)
-    return {"device": device, "rows": rows}
+    return {"device": device, "rounds_timed": rounds, "rows": rows}
 
 
 def main(
-    seeds: Annotated[str, typer.Option(help="quality seeds, e.g. 0-4")] = "0-4",
+    seeds: Annotated[str, typer.Option(help="quality seeds, e.g. 0-4")] = README_SETTINGS["seeds"],
     sizes: Annotated[
         str, typer.Option(help="federation sizes for the scaling table")
-    ] = "80,800,8000",
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
-    skip_quality: bool = False,
+    ] = README_SETTINGS["sizes"],
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = README_SETTINGS["device"],
+    skip_quality: Annotated[bool, typer.Option(help="skip the quality benchmark")] = False,
+    out: Annotated[
+        Path, typer.Option(help="where every result goes (untracked)", file_okay=False)
+    ] = SCRATCH,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            help="also write the README's results (quality, speed, scaling_cpu) to the tracked "
+            "bench/results/; only with the README's settings"
+        ),
+    ] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(help="fast dry run of every stage: seed 0, 1 round, sizes 80 and 160"),
+    ] = False,
+    only: Annotated[
+        str, typer.Option(help="the stages to run, comma-separated: speed, scaling, quality")
+    ] = ",".join(STAGES),
 ) -> None:
-    """Run every benchmark and save JSON results."""
+    """Run every benchmark and save JSON results (to runs/bench/ unless --out or --publish)."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         console.print("[red]error:[/] --device cuda asked for, but torch sees no CUDA device")
         raise typer.Exit(2)
+    if publish:
+        asked = {"seeds": seeds, "sizes": sizes, "device": device}
+        if quick or asked != README_SETTINGS:
+            console.print(
+                f"[red]error:[/] --publish needs the README's settings {README_SETTINGS} and no "
+                f"--quick; got {asked}{' with --quick' if quick else ''}"
+            )
+            raise typer.Exit(2)
+    stages = {s.strip() for s in only.split(",") if s.strip()}
+    if not stages or stages - set(STAGES):
+        console.print(f"[red]error:[/] --only takes stages from {', '.join(STAGES)}; got {only!r}")
+        raise typer.Exit(2)
+    if skip_quality:
+        stages.discard("quality")
+    if quick:
+        seeds, sizes = "0", "80,160"
     lo, hi = (int(v) for v in seeds.split("-")) if "-" in seeds else (int(seeds), int(seeds))
-    if device == "cpu":
-        save("speed", speed(rounds=30, loop_rounds=2))
-    save(f"scaling_{device.split(':')[0]}", scaling([int(s) for s in sizes.split(",")], device))
-    if not skip_quality:
-        save("quality", quality(list(range(lo, hi + 1))))
-    console.print(f"results in {RESULTS}")
+    written: list[Path] = []
+    if device == "cpu" and "speed" in stages:
+        result = speed(rounds=3, loop_rounds=1) if quick else speed(rounds=30, loop_rounds=2)
+        written += save("speed", {**result, "quick": quick}, out, device, publish)
+    if "scaling" in stages:
+        result = scaling([int(s) for s in sizes.split(",")], device, rounds=1 if quick else 3)
+        written += save(
+            f"scaling_{device.split(':')[0]}", {**result, "quick": quick}, out, device, publish
+        )
+    if "quality" in stages:
+        result = quality(list(range(lo, hi + 1)), rounds=1 if quick else 10)
+        written += save("quality", {**result, "quick": quick}, out, device, publish)
+    for path in written:
+        console.print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import torch
 from bench.run import _federation, time_rounds
 
 
-def scale_one(nodes: int, rounds: int = 3, device: str = "cpu") -> None:
+def scale_one(nodes: int, device: str = "cpu", rounds: int = 3) -> None:
     """Child process: time rounds for one size and report peak memory as JSON on stdout."""
     import resource
 
@@ -36,4 +36,8 @@ def scale_one(nodes: int, rounds: int = 3, device: str = "cpu") -> None:
 
 
 if __name__ == "__main__":
-    scale_one(int(sys.argv[1]), device=sys.argv[2] if len(sys.argv) > 2 else "cpu")
+    scale_one(
+        int(sys.argv[1]),
+        device=sys.argv[2] if len(sys.argv) > 2 else "cpu",
+        rounds=int(sys.argv[3]) if len(sys.argv) > 3 else 3,
+    )
