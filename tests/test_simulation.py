@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from app.game import progress as rules
 from app.game.analysis import compare_policies
-from app.game.draws import draw_engine
+from app.game.draws import draw_engine, slot_engines
 from app.game.engines import EngineTrace
 from app.game.progress import GameRuleError
 from app.game.settings import GameSettings
@@ -186,7 +186,7 @@ def test_a_new_engine_is_the_slots_next_seeded_draw():
         slot = state.player.slots[0]
         if slot.draws != before:
             assert slot.cycle == 1
-            assert slot.engine == draw_engine(0, True, state.player.stream, 0, before, len(pool))
+            assert slot.engine == draw_engine(0, True, state.player.stream, 0, before, len(pool), 1)
             ids.append(pool[slot.engine].engine_id)
     assert len(ids) > 5
     # A deck deals each engine once before any engine comes again.
@@ -521,3 +521,18 @@ def test_local_predictive_asks_the_factorys_own_model():
     other = [_engine_with_nodes(200, 80, early_node=(node + 1) % 80)]
     state = run(with_strategy(new_game(other, settings, seed=4), "local"), other, settings, 10)
     assert state.player.maintenances == 0
+
+
+def test_one_engine_never_runs_in_two_slots_of_a_factory_at_once(game_models):
+    pool = list(game_models.traces)
+    settings = GameSettings()
+    state = new_game(pool, settings, seed=3)
+    for _ in range(3000):
+        for factory in state.factories:
+            engines = [s.engine for s in factory.slots]
+            assert len(set(engines)) == len(engines), (state.tick, factory.name, engines)
+            for s in factory.slots:  # each slot deals from its own share of the pool
+                assert s.engine % settings.n_slots == s.index
+        state = step(state, pool, settings)
+    shares = [slot_engines(i, len(pool), settings.n_slots) for i in range(settings.n_slots)]
+    assert sorted(e for share in shares for e in share) == list(range(len(pool)))

@@ -83,10 +83,11 @@ def engine_lengths(pool: Sequence[EngineTrace]) -> IntArray:
     return np.array([t.n_cycles for t in pool], dtype=np.int64)
 
 
-def _deals(seed: int, slot: int, n_draws: int, pool_size: int) -> IntArray:
+def _deals(seed: int, slot: int, n_draws: int, pool_size: int, n_slots: int) -> IntArray:
     """The first `n_draws` engines of a slot's fair deck (the same for every factory)."""
     return np.array(
-        [draw_engine(seed, True, 0, slot, d, pool_size) for d in range(n_draws)], dtype=np.int64
+        [draw_engine(seed, True, 0, slot, d, pool_size, n_slots) for d in range(n_draws)],
+        dtype=np.int64,
     )
 
 
@@ -105,7 +106,7 @@ def simulate_fleet(fates: Fates, settings: GameSettings, seed: int, n_ticks: int
     n_fail = np.zeros(n_policies, dtype=np.int64)
     rows = np.arange(n_policies)[:, None]
     for slot in range(settings.n_slots):
-        deal = _deals(seed, slot, n_draws, pool_size)  # [draws]
+        deal = _deals(seed, slot, n_draws, pool_size, settings.n_slots)  # [draws]
         held = hold[:, deal]  # [policies, draws]
         start = np.cumsum(held, axis=1) - held  # ticks done before each draw starts
         elapsed = np.clip(n_ticks - start, 0, None)  # ticks of each draw within the run

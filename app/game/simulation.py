@@ -54,7 +54,10 @@ def new_factory(
     """A factory at tick 0: every slot holds its first engine, not yet run."""
     stream = factory_stream(index)
     slots = tuple(
-        SlotState(index=i, engine=draw_engine(seed, fair_draws, stream, i, 0, len(pool)))
+        SlotState(
+            index=i,
+            engine=draw_engine(seed, fair_draws, stream, i, 0, len(pool), settings.n_slots),
+        )
         for i in range(settings.n_slots)
     )
     return FactoryState(
@@ -134,7 +137,13 @@ def advance_factory(
                 slots.append(replace(slot, downtime_left=slot.downtime_left - 1))
                 continue
             engine = draw_engine(  # 2b
-                seed, fair_draws, factory.stream, slot.index, slot.draws, len(pool)
+                seed,
+                fair_draws,
+                factory.stream,
+                slot.index,
+                slot.draws,
+                len(pool),
+                settings.n_slots,
             )
             slot = SlotState(index=slot.index, engine=engine, draws=slot.draws + 1)
         trace = pool[slot.engine]
