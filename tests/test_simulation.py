@@ -15,7 +15,7 @@ from app.game.draws import draw_engine, slot_engines
 from app.game.engines import EngineTrace
 from app.game.progress import GameRuleError
 from app.game.settings import GameSettings
-from app.game.simulation import new_game, run, step
+from app.game.simulation import advance_factory, new_game, run, step
 from app.game.state import GameState
 
 # One slot, no competitors: every dollar in these tests is the player's single slot's.
@@ -536,3 +536,47 @@ def test_one_engine_never_runs_in_two_slots_of_a_factory_at_once(game_models):
         state = step(state, pool, settings)
     shares = [slot_engines(i, len(pool), settings.n_slots) for i in range(settings.n_slots)]
     assert sorted(e for share in shares for e in share) == list(range(len(pool)))
+
+
+def _play_to_federated(pool, settings, seed=0):
+    state = rules.set_free_play(new_game(pool, settings, seed=seed), True, settings)
+    state = rules.set_strategy(state, "local", settings)
+    state = run(state, pool, settings, 300)
+    return rules.set_strategy(state, "federated", settings)
+
+
+def test_the_ghost_is_the_player_had_it_stayed_local(game_models):
+    """The ghost's profit equals a separate run of the player's factory on local predictive."""
+    pool = list(game_models.traces)
+    settings = GameSettings()
+    joined = _play_to_federated(pool, settings)
+    assert joined.ghost is not None and joined.ghost.since_tick == 300
+    assert joined.ghost.factory.profit == joined.player.profit
+    state = run(joined, pool, settings, 2000)
+    # Independently: the player's factory as it stood at joining, stepped on local alone.
+    alone = replace(joined.player, strategy="local")
+    for tick in range(301, 2301):
+        alone = advance_factory(alone, tick, pool, settings, joined.seed, joined.fair_draws)[0]
+    assert state.ghost.factory.profit == alone.profit
+    assert state.ghost.factory.failures == alone.failures
+    assert state.ghost.factory.node == state.player.node
+    # Switching away and back keeps the first ghost.
+    later = rules.set_strategy(rules.set_strategy(state, "local", settings), "federated", settings)
+    assert later.ghost.since_tick == 300
+
+
+def test_the_first_factory_to_the_goal_wins_the_season():
+    pool = noisy_pool(40, seed=3)
+    settings = GameSettings(season_goal=400_000)
+    state = new_game(pool, settings, seed=0)
+    while state.season.winner is None:
+        previous = state
+        state = step(state, pool, settings)
+        assert state.tick < 20_000
+    best = max(state.factories, key=lambda f: f.profit)
+    assert best.profit >= 400_000 > max(f.profit for f in previous.factories)
+    assert (state.season.winner, state.season.finished_tick) == (best.name, state.tick)
+    assert state.events[-1].kind == "season"
+    # Play goes on and the season's result stays.
+    later = run(state, pool, settings, 50)
+    assert (later.season.winner, later.season.finished_tick) == (best.name, state.tick)

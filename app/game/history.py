@@ -18,11 +18,16 @@ class ProfitPoint:
 
     tick: int
     profit: dict[str, float]
+    ghost: float | None = None  # the ghost's profit, once there is a ghost
 
     @staticmethod
     def of(state: GameState) -> ProfitPoint:
         """The state's profits as one point."""
-        return ProfitPoint(tick=state.tick, profit={f.name: f.profit for f in state.factories})
+        return ProfitPoint(
+            tick=state.tick,
+            profit={f.name: f.profit for f in state.factories},
+            ghost=None if state.ghost is None else state.ghost.factory.profit,
+        )
 
 
 class ProfitHistory:
@@ -31,6 +36,7 @@ class ProfitHistory:
     def __init__(self, limit: int) -> None:
         self._ticks: deque[int] = deque(maxlen=limit)
         self._profits: dict[str, deque[float]] = {}
+        self._ghost: deque[float | None] = deque(maxlen=limit)
         self._limit = limit
 
     def record(self, state: GameState) -> ProfitPoint:
@@ -39,6 +45,7 @@ class ProfitHistory:
         if self._ticks and self._ticks[-1] >= state.tick:
             return point
         self._ticks.append(state.tick)
+        self._ghost.append(point.ghost)
         for name, profit in point.profit.items():
             self._profits.setdefault(name, deque(maxlen=self._limit)).append(profit)
         return point
@@ -46,6 +53,10 @@ class ProfitHistory:
     @property
     def ticks(self) -> list[int]:
         return list(self._ticks)
+
+    @property
+    def ghost(self) -> list[float | None]:
+        return list(self._ghost)
 
     @property
     def profits(self) -> dict[str, list[float]]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.game.settings import GameSettings
-from app.game.state import Event, GameState, Progress
+from app.game.state import Event, GameState, Ghost, Progress
 from app.game.strategies import STRATEGIES, StrategyName, strategy_infos
 
 
@@ -141,12 +141,21 @@ def set_strategy(state: GameState, strategy: str, settings: GameSettings) -> Gam
     if player.strategy == strategy:
         return state
     label = next(i.label for i in strategy_infos(settings) if i.name == strategy)
+    if strategy == "federated" and state.ghost is None:
+        state = replace(state, ghost=start_ghost(state))
     state = replace(state, factories=(replace(player, strategy=strategy), *state.factories[1:]))
     return _with_event(
         state,
         Event(state.tick, player.name, None, "strategy", f"Switched to {label} maintenance."),
         settings,
     )
+
+
+def start_ghost(state: GameState) -> Ghost:
+    """The player's factory as it stands now, to be played on local predictive from here on."""
+    player = state.player
+    shadow = replace(player, name=f"{player.name}, had it stayed local", is_player=False)
+    return Ghost(since_tick=state.tick, factory=replace(shadow, strategy="local"))
 
 
 def hire_data_scientist(state: GameState, settings: GameSettings) -> GameState:

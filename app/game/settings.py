@@ -45,6 +45,9 @@ class GameSettings(BaseModel):
         description="Every factory gets the same engine sequence per slot (off: independent).",
     )
     recent_events: int = Field(20, ge=1, description="How many recent events a game state keeps.")
+    season_goal: float = Field(
+        3_000_000.0, gt=0, description="Dollars that win the season (the first factory there)."
+    )
     player_name: str = "Your factory"
     competitor_names: list[str] = ["Rustbelt Rotors", "Clockwork Turbines", "Solo Sensors Inc."]
     competitor_strategies: list[StrategyName] = Field(

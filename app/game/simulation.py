@@ -18,7 +18,11 @@ A tick, in order:
       pays `failure_cost` and the slot sits out the next `failure_downtime` ticks ("down").
       Maintenance on the last cycle wins over the failure (the oracle's choice).
 3. The player's unlock progress is updated (`app.game.progress.after_tick`).
-4. Events of the tick are appended; only the most recent `recent_events` are kept.
+4. The season ends when a factory first reaches `season_goal` dollars (it wins; play may go on).
+5. Events of the tick are appended; only the most recent `recent_events` are kept.
+
+The ghost (the player's factory had it stayed on local, from when it first chose federated)
+plays the same tick on the same engines, apart from the race.
 
 So an engine of n cycles under corrective maintenance occupies its slot n + 60 ticks and brings
 250 n - 60,000 dollars; maintained after cycle c it occupies c + 20 ticks and brings
@@ -34,7 +38,7 @@ from app.game import progress as progress_rules
 from app.game.draws import draw_engine, factory_nodes, factory_stream
 from app.game.engines import EngineTrace
 from app.game.settings import GameSettings
-from app.game.state import Event, FactoryState, GameState, Progress, SlotState
+from app.game.state import Event, FactoryState, GameState, Progress, Season, SlotState
 from app.game.strategies import STRATEGIES, should_maintain
 
 
@@ -116,6 +120,7 @@ def new_game(
         fair_draws=fair,
         factories=(player, *competitors),
         progress=Progress(free_play=free_play),
+        season=Season(goal=settings.season_goal),
     )
 
 
@@ -216,14 +221,38 @@ def step(state: GameState, pool: Sequence[EngineTrace], settings: GameSettings) 
         )
         factories.append(advanced)
         events.extend(factory_events)
-    state = replace(state, tick=tick, factories=tuple(factories))
+    ghost = state.ghost
+    if ghost is not None:  # the ghost plays the same engines; its events are nobody's news
+        shadow, _ = advance_factory(
+            ghost.factory, tick, pool, settings, state.seed, state.fair_draws
+        )
+        ghost = replace(ghost, factory=shadow)
+    state = replace(state, tick=tick, factories=tuple(factories), ghost=ghost)
     progress, progress_events = progress_rules.after_tick(state, settings)
     events.extend(progress_events)
+    season, season_events = _season(state, tick)
+    events.extend(season_events)
     return replace(
         state,
         progress=progress,
+        season=season,
         events=(*state.events, *events)[-settings.recent_events :],
     )
+
+
+def _season(state: GameState, tick: int) -> tuple[Season, list[Event]]:
+    """Step 4: the first factory to the goal wins the season (the richest, if several at once)."""
+    season = state.season
+    if season.winner is not None:
+        return season, []
+    reached = [f for f in state.factories if f.profit >= season.goal]
+    if not reached:
+        return season, []
+    winner = max(reached, key=lambda f: f.profit)
+    message = f"{winner.name} reached ${season.goal:,.0f} first and wins the season."
+    return replace(season, winner=winner.name, finished_tick=tick), [
+        Event(tick, winner.name, None, "season", message)
+    ]
 
 
 def run(

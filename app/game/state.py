@@ -80,6 +80,27 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Ghost:
+    """The player's factory had it stayed on local predictive when it first chose federated.
+
+    A copy of the player's factory at `since_tick`, played with its own local model ever since on
+    the same engines: the player's profit minus the ghost's is what federated has earned it.
+    """
+
+    since_tick: int
+    factory: FactoryState
+
+
+@dataclass(frozen=True)
+class Season:
+    """The race to `goal` dollars: the first factory there wins the season (then play goes on)."""
+
+    goal: float
+    winner: str | None = None
+    finished_tick: int | None = None
+
+
+@dataclass(frozen=True)
 class GameState:
     """A whole game at the end of tick `tick` (0: nothing has run yet).
 
@@ -91,7 +112,9 @@ class GameState:
     fair_draws: bool
     factories: tuple[FactoryState, ...]
     progress: Progress
+    season: Season
     events: tuple[Event, ...] = ()
+    ghost: Ghost | None = None
 
     @property
     def player(self) -> FactoryState:

@@ -67,9 +67,30 @@ class EventView(BaseModel):
     factory: str
     slot: int | None = Field(description="Slot index, or null for factory-wide events.")
     kind: str = Field(
-        description="failure | maintenance | unlock | offer | hire | strategy | free_play | reset"
+        description="failure | maintenance | unlock | offer | hire | strategy | free_play | "
+        "reset | season"
     )
     message: str
+
+
+class GhostView(BaseModel):
+    """The player's factory had it stayed on local predictive since it first chose federated."""
+
+    name: str
+    since_tick: int
+    node: int
+    profit: float
+    federated_gain: float = Field(
+        description="Player's profit minus the ghost's: what federated has earned since joining."
+    )
+
+
+class SeasonView(BaseModel):
+    """The race to `goal` dollars; `winner` is set once a factory gets there first."""
+
+    goal: float
+    winner: str | None
+    finished_tick: int | None
 
 
 class OffersView(BaseModel):
@@ -93,6 +114,10 @@ class GameStateView(BaseModel):
         description="The player's factory first, then the competitors."
     )
     events: list[EventView] = Field(description="The most recent events, oldest first.")
+    ghost: GhostView | None = Field(
+        default=None, description="Null until the player first chooses federated predictive."
+    )
+    season: SeasonView
 
 
 # ---------------------------------------------------------------- configuration and models
@@ -143,6 +168,10 @@ class History(BaseModel):
 
     tick: list[int]
     profit: dict[str, list[float]]
+    ghost: list[float | None] = Field(
+        default_factory=list,
+        description="The ghost's profit at each tick (null before the player chose federated).",
+    )
 
 
 class HistoryPoint(BaseModel):
@@ -150,6 +179,7 @@ class HistoryPoint(BaseModel):
 
     tick: int
     profit: dict[str, float]
+    ghost: float | None = None
 
 
 # ---------------------------------------------------------------- frames (server -> client)

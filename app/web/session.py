@@ -95,8 +95,10 @@ class GameSession:
     # ---------------------------------------------------------------- time
 
     def tick(self) -> TickFrame:
-        """Play one tick and record its profits."""
+        """Play one tick and record its profits; the season's end pauses the game for its results."""
         self.state = step(self.state, self.pool, self.settings.game)
+        if self.state.season.finished_tick == self.state.tick:
+            self.running = False  # "keep playing" is a resume
         point = self.history.record(self.state)
         return TickFrame(state=self._state_view(), history_point=history_point_view(point))
 

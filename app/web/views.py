@@ -19,10 +19,12 @@ from app.web.schemas import (
     FactoryView,
     GameConfig,
     GameStateView,
+    GhostView,
     History,
     HistoryPoint,
     ModelMetrics,
     OffersView,
+    SeasonView,
     SlotView,
     StrategyView,
 )
@@ -94,6 +96,26 @@ def game_state_view(
             EventView(tick=e.tick, factory=e.factory, slot=e.slot, kind=e.kind, message=e.message)
             for e in state.events
         ],
+        ghost=ghost_view(state),
+        season=SeasonView(
+            goal=state.season.goal,
+            winner=state.season.winner,
+            finished_tick=state.season.finished_tick,
+        ),
+    )
+
+
+def ghost_view(state: GameState) -> GhostView | None:
+    """The player's stay-local ghost and what federated has earned against it."""
+    if state.ghost is None:
+        return None
+    shadow = state.ghost.factory
+    return GhostView(
+        name=shadow.name,
+        since_tick=state.ghost.since_tick,
+        node=shadow.node,
+        profit=shadow.profit,
+        federated_gain=state.player.profit - shadow.profit,
     )
 
 
@@ -137,9 +159,9 @@ def model_metrics(metrics: Mapping[str, Any]) -> ModelMetrics:
 
 def history_view(history: ProfitHistory) -> History:
     """The whole kept profit history, as sent in a snapshot."""
-    return History(tick=history.ticks, profit=history.profits)
+    return History(tick=history.ticks, profit=history.profits, ghost=history.ghost)
 
 
 def history_point_view(point: ProfitPoint) -> HistoryPoint:
     """One tick's profits, as sent in a tick frame."""
-    return HistoryPoint(tick=point.tick, profit=point.profit)
+    return HistoryPoint(tick=point.tick, profit=point.profit, ghost=point.ghost)
