@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from app.game.engines import GameModels
+from app.web.compare import run_compare
 from app.web.connection import Connection
 from app.web.schemas import GameConfig, ModelMetrics, StrategyView
 from app.web.session import GameSession
@@ -90,6 +91,19 @@ def create_app(settings: Settings, game_models: GameModels) -> FastAPI:
     @app.get("/api/models")
     async def get_models() -> ModelMetrics:
         return models
+
+    @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
+    async def compare_page(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request, "compare.html", {"config": config, "model": game_models.model}
+        )
+
+    @app.websocket("/ws/compare")
+    async def compare(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await run_compare(
+            websocket, pool, settings.game, game_models.model, settings.max_message_bytes
+        )
 
     @app.websocket("/ws/game")
     async def game(websocket: WebSocket) -> None:
