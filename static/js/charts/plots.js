@@ -3,6 +3,11 @@
 import { moneyTicks } from "../format.js";
 import { COLORS, FACTORY_COLORS, FONT, axisBase, hline, mount, uPlot } from "./core.js";
 
+// Whole ticks only on a tick axis: 1, 2, 5, 10, 20, 25, 50, 100, ...
+const TICK_INCRS = [1, 2, 5].concat(
+  ...Array.from({ length: 7 }, (_, i) => [10, 20, 25, 50].map((m) => m * 10 ** i)),
+);
+
 const quiet = { legend: { show: false }, cursor: { show: false }, select: { show: false } };
 
 // The slot's strategy chart: cycle count vs the preventative threshold, and the local and
@@ -64,7 +69,7 @@ export function profitChart(el, names, playerName) {
       x: { time: false, range: (u, min, max) => [min ?? 0, Math.max(max ?? 0, (min ?? 0) + 10)] },
     },
     axes: [
-      { ...axisBase, size: 22, space: 60 },
+      { ...axisBase, size: 22, space: 60, incrs: TICK_INCRS },
       {
         ...axisBase,
         size: 56,

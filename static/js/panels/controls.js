@@ -46,28 +46,29 @@ export function mountControls(store, send) {
     return true;
   };
 
-  // Step pauses first: while running, it asks for a pause and plays one tick once the server
-  // confirms the pause (so exactly one tick follows the paused state).
-  let stepAfterPause = null;
+  // Step pauses first: while running, it asks for a pause and plays its tick once the server
+  // confirms the pause (so exactly one tick per press follows the paused state).
+  let stepsAfterPause = 0;
+  let stepDeadline = 0;
   function step() {
     if (game.state && game.state.running) {
-      stepAfterPause = performance.now() + STEP_WAIT_MS;
-      send({ type: "pause" });
+      if (stepsAfterPause === 0) send({ type: "pause" });
+      stepsAfterPause += 1;
+      stepDeadline = performance.now() + STEP_WAIT_MS;
     } else {
       send({ type: "step" });
     }
   }
   store.subscribe("state", (state) => {
-    if (stepAfterPause === null) return;
+    if (stepsAfterPause === 0) return;
     if (!state.running) {
-      stepAfterPause = null;
-      send({ type: "step" });
-    } else if (performance.now() > stepAfterPause) {
-      stepAfterPause = null;
+      for (; stepsAfterPause > 0; stepsAfterPause--) send({ type: "step" });
+    } else if (performance.now() > stepDeadline) {
+      stepsAfterPause = 0; // the pause never came (e.g. the connection dropped)
     }
   });
   store.subscribe("snapshot", () => {
-    stepAfterPause = null;
+    stepsAfterPause = 0;
   });
 
   function showSeedError(message) {
