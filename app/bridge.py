@@ -82,6 +82,27 @@ def ensure_artifacts(
     return load_artifacts(Path(artifacts_dir))
 
 
+MODEL_FAMILIES = ("window", "ff09")
+
+
+def game_models_for(
+    runs: Runs, artifacts_dir: Path, seed: int, model: str, console: Console | None = None
+) -> GameModels:
+    """The game's models of one training seed and family, trained once and cached."""
+    if model != "ff09":
+        raise ValueError(f"model family {model!r} is not available yet")
+    metrics, mlp, params = ensure_artifacts(
+        artifacts_dir / f"ff09-seed-{seed}", runs, seed, console
+    )
+    names = [n for n in metrics["feature_names"] if n != "cycle"]
+    return GameModels(
+        traces=build_traces(runs, metrics, mlp, params),
+        model="ff09",
+        feature_names=names,
+        metrics=metrics,
+    )
+
+
 def load_game_models(settings: Settings) -> GameModels:
     """The held-out engines with both models' predictions, for the server's settings."""
     runs = load_runs(resolve_data_dir(settings.data_dir))

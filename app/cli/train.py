@@ -1,62 +1,17 @@
-"""The `tycoon` command line: train models, check data, serve the game.
-
-torch, numpy and the engine are imported inside the commands that use them, so `tycoon --help`
-and argument errors answer at once.
-"""
+"""`tycoon train`: the FF09 protocol's models (naive, centralized, local, federated)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+
+from app.cli.common import DataDirOption, app, console, fail, first_error, parse_seeds
 
 if TYPE_CHECKING:
     from rich.table import Table
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Turbofan Tycoon: federated learning you can play.",
-)
-data_app = typer.Typer(no_args_is_help=True, help="Inspect the C-MAPSS data directory.")
-app.add_typer(data_app, name="data")
-console = Console()
-err = Console(stderr=True)
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="C-MAPSS directory (default: $TYCOON_DATA_DIR, then the embedded FD001/FD003)",
-    ),
-]
-
-
-def fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(2)
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-4' -> [0, 1, 2, 3, 4]; '1,3,7' -> [1, 3, 7]."""
-    try:
-        seeds: list[int] = []
-        for part in text.split(","):
-            if "-" in part.strip()[1:]:
-                lo, hi = (
-                    part.strip().split("-", 1) if not part.strip().startswith("-") else (part, part)
-                )
-                seeds += list(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a seed list like 0-4 or 1,3,7") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise typer.BadParameter(f"{text!r} must name distinct non-negative seeds, like 0-4")
-    return seeds
 
 
 @app.command()
@@ -117,7 +72,7 @@ def train(
             for s in seed_list
         ]
     except ValueError as exc:
-        fail(f"invalid training settings: {_first_error(exc)}")
+        fail(f"invalid training settings: {first_error(exc)}")
     try:
         data_path = resolve_data_dir(data_dir)
         runs = load_runs(data_path)
@@ -157,14 +112,6 @@ def train(
     console.print(f"wrote {out}")
 
 
-def _first_error(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-    return str(exc)
-
-
 def _table(metrics: list[dict[str, Any]], seeds: list[int]) -> Table:
     import numpy as np
     from rich.table import Table
@@ -192,72 +139,3 @@ def _table(metrics: list[dict[str, Any]], seeds: list[int]) -> Table:
     hi = max(x["local_all_nodes_rmse"]["max"] for x in metrics)
     table.caption = f"local = the non-participant node; every node alone: mean {local.mean():.1f}, range {lo:.1f}-{hi:.1f}"
     return table
-
-
-@data_app.command("check")
-def data_check(data_dir: DataDirOption = None) -> None:
-    """Validate a C-MAPSS directory against the known row and unit counts."""
-    from rich.table import Table
-
-    from fl_engine.data import DataError, check_data_dir, resolve_data_dir
-
-    try:
-        path = resolve_data_dir(data_dir)
-    except DataError as exc:
-        fail(str(exc))
-    table = Table(title=f"C-MAPSS files in {path}")
-    for col in ("file", "status", "detail"):
-        table.add_column(col)
-    results = check_data_dir(path)
-    colour = {"ok": "green", "absent": "yellow", "error": "red"}
-    for r in results:
-        table.add_row(r.file, f"[{colour[r.status]}]{r.status}[/]", r.detail)
-    console.print(table)
-    if any(r.status == "error" for r in results):
-        raise typer.Exit(1)
-
-
-@app.command()
-def serve(
-    host: Annotated[
-        str | None,
-        typer.Option(help="interface to listen on [default: 127.0.0.1 or $TYCOON_HOST]"),
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="[default: 8000 or $TYCOON_PORT]")
-    ] = None,
-    data_dir: DataDirOption = None,
-    artifacts: Annotated[
-        Path | None,
-        typer.Option(
-            help="trained models, trained and cached here if missing [default: artifacts]"
-        ),
-    ] = None,
-) -> None:
-    """Serve the dashboard at http://HOST:PORT (settings also come from TYCOON_* variables)."""
-    from pydantic import ValidationError
-
-    from app.bridge import load_game_models
-    from app.web.server import PortBusyError
-    from app.web.server import serve as run_server
-    from app.web.settings import Settings
-    from fl_engine.artifacts import ArtifactError
-    from fl_engine.data import DataError
-
-    given = {"host": host, "port": port, "data_dir": data_dir, "artifacts_dir": artifacts}
-    try:
-        settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
-    except ValidationError as exc:
-        fail(f"invalid setting {_first_error(exc)}")
-    try:
-        run_server(settings, load_game_models)
-    except (DataError, ArtifactError, PortBusyError) as exc:
-        fail(str(exc))
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

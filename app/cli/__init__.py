@@ -1,0 +1,20 @@
+"""The `tycoon` command line: train models, check data, compare strategies, serve the game.
+
+torch, numpy and the engine are imported inside the commands that use them, so `tycoon --help`
+and argument errors answer at once.
+"""
+
+from __future__ import annotations
+
+from app.cli import compare, data, serve, train
+from app.cli.common import app
+
+__all__ = ["app", "compare", "data", "main", "serve", "train"]
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

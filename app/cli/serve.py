@@ -1,0 +1,48 @@
+"""`tycoon serve`: the dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.cli.common import DataDirOption, app, fail, first_error
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(help="interface to listen on [default: 127.0.0.1 or $TYCOON_HOST]"),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="[default: 8000 or $TYCOON_PORT]")
+    ] = None,
+    data_dir: DataDirOption = None,
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            help="trained models, trained and cached here if missing [default: artifacts]"
+        ),
+    ] = None,
+) -> None:
+    """Serve the dashboard at http://HOST:PORT (settings also come from TYCOON_* variables)."""
+    from pydantic import ValidationError
+
+    from app.bridge import load_game_models
+    from app.web.server import PortBusyError
+    from app.web.server import serve as run_server
+    from app.web.settings import Settings
+    from fl_engine.artifacts import ArtifactError
+    from fl_engine.data import DataError
+
+    given = {"host": host, "port": port, "data_dir": data_dir, "artifacts_dir": artifacts}
+    try:
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        fail(f"invalid setting {first_error(exc)}")
+    try:
+        run_server(settings, load_game_models)
+    except (DataError, ArtifactError, PortBusyError) as exc:
+        fail(str(exc))
