@@ -52,6 +52,13 @@ def _hand_trained(start: Tensor, x: Tensor, y: Tensor, batches: Tensor, lr: floa
     return MLP.layout.from_state_dict(dict(model.state_dict()))
 
 
+def _weighted_mean(models: dict[int, Tensor], weights: dict[int, float]) -> Tensor:
+    """sum_n w_n * model_n / sum_n w_n over the nodes in `models`, in float64."""
+    total = sum(weights[n] * p.double() for n, p in models.items())
+    assert isinstance(total, Tensor)
+    return total / sum(weights[n] for n in models)
+
+
 def test_federation_rounds_equal_a_row_weighted_fedavg_computed_by_hand(protocol: ProtocolData):
     """Two rounds of the real federation against a federation written out in this test.
 
@@ -90,13 +97,13 @@ def test_federation_rounds_equal_a_row_weighted_fedavg_computed_by_hand(protocol
             begin = alone if node == 0 else global_model.float()
             local[node] = _hand_trained(begin, x, y, plan[j])
         alone = local[0]
-        weights = torch.tensor(row_counts[PARTICIPANTS], dtype=torch.float64)
-        stacked = torch.stack([local[n].double() for n in PARTICIPANTS])
-        by_rows = (weights[:, None] * stacked).sum(0) / weights.sum()
-        # The wrong answers are far apart from the right one, so the comparison can tell them.
-        equal_weights = stacked.mean(0)
-        with_local = (weights[:, None] * stacked).sum(0) + row_counts[0] * local[0].double()
-        with_local /= weights.sum() + row_counts[0]
+        rows = {n: float(row_counts[n]) for n in trainers}
+        by_rows = _weighted_mean({n: local[n] for n in PARTICIPANTS}, rows)
+        # The wrong answers are far from the right one, so the comparison below tells them apart.
+        equal_weights = _weighted_mean(
+            {n: local[n] for n in PARTICIPANTS}, dict.fromkeys(rows, 1.0)
+        )
+        with_local = _weighted_mean(local, rows)
         assert (by_rows - equal_weights).abs().max() > 1e-3
         assert (by_rows - with_local).abs().max() > 1e-3
         global_model = by_rows
