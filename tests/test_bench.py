@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import typer
 
+from bench import record as bench_record
 from bench import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,7 @@ def test_default_output_folder_is_ignored_by_git():
 
 def test_save_writes_the_readme_results_to_bench_results_only_when_published(tmp_path, monkeypatch):
     published = tmp_path / "results"
-    monkeypatch.setattr(run, "RESULTS", published)
+    monkeypatch.setattr(bench_record, "RESULTS", published)
     out = tmp_path / "out"
     assert run.save("speed", {"nodes": 80}, out, "cpu", publish=False) == [out / "speed.json"]
     assert not published.exists()
@@ -56,7 +57,7 @@ def test_save_writes_the_readme_results_to_bench_results_only_when_published(tmp
     ids=["other-seeds", "other-sizes", "quick"],
 )
 def test_publish_refuses_settings_other_than_the_readmes(settings, tmp_path, monkeypatch):
-    monkeypatch.setattr(run, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(bench_record, "RESULTS", tmp_path / "results")
     with pytest.raises(typer.Exit) as exit_info:
         run.main(**{"publish": True, "out": tmp_path / "out", **settings})
     assert exit_info.value.exit_code == 2

@@ -163,7 +163,15 @@ def test_snapshot_on_connect(base_url: str) -> None:
         assert len(factory.slots) == 4
         assert [s.cycle for s in factory.slots] == [0, 0, 0, 0]
         assert all(s.sensors == [] and s.local_rul is None for s in factory.slots)
-    assert frame["history"] == {"tick": [0], "profit": {name: [0.0] for name in names}}
+    assert frame["history"] == {
+        "tick": [0],
+        "profit": {name: [0.0] for name in names},
+        "ghost": [None],  # no ghost before the player first chooses federated
+    }
+    assert state.ghost is None
+    assert state.season.goal == 3_000_000 and state.season.winner is None
+    nodes = [f.node for f in state.factories]
+    assert len(set(nodes)) == len(nodes)
 
 
 def test_ticks_arrive_at_the_session_speed(base_url: str) -> None:
