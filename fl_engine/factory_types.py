@@ -1,0 +1,134 @@
+"""The game's models, one set per factory: configuration, the trained set, and its predictions.
+
+Every one of the `n_nodes` factories holds its own engines (an IID deal of the protocol's 320
+training engines, 4 each by default) and has a *local* model trained on those alone; the
+*federated* model is FedAvg over all factories; the *centralized* one pools every training
+engine. `factory_training` trains them, `factory_files` stores them; `factory_models` is the
+public face of all three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import Tensor
+
+from fl_engine.arrays import FloatArray
+from fl_engine.data import SIGNAL_COLUMNS, Runs
+from fl_engine.model_families import Family, TargetScale
+
+ModelFamily = Literal["ff09", "window"]
+
+# What each family needs to train well. FF09: the report's protocol (10 rounds x 1 epoch, batch
+# 32, Adam 1e-3). Window: FedAvg of a network that must learn temporal filters needs many more
+# rounds; see README "Factory models" for test RMSE against rounds.
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ff09": {
+        "rounds": 10,
+        "local_epochs": 1,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "centralized_batch_size": 256,
+    },
+    "window": {
+        "rounds": 50,
+        "local_epochs": 1,
+        "batch_size": 32,
+        "lr": 3e-3,
+        "centralized_batch_size": 512,
+    },
+}
+
+
+class FactoryModelsConfig(BaseModel):
+    """Everything that decides the factory models' numbers; fields a caller leaves out take the
+    chosen family's defaults (`FAMILY_DEFAULTS`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    model: ModelFamily = "window"
+    n_nodes: int = Field(default=80, ge=1, description="factories; IID deal of training engines")
+    n_test_engines: int = Field(default=80, ge=1)
+    rounds: int = Field(default=50, ge=1)
+    local_epochs: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=3e-3, gt=0)
+    centralized_batch_size: int = Field(
+        default=512,
+        ge=1,
+        description="the pooled model's batch: 320 engines at batch 32 would take 10-20x the steps",
+    )
+    trainer: Literal["vectorized", "loop"] = "vectorized"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            family = data.get("model", "window")
+            if family in FAMILY_DEFAULTS:
+                return {**FAMILY_DEFAULTS[family], **data}
+        return data
+
+
+@dataclass(frozen=True)
+class FeatureScaling:
+    """How raw signals become model inputs: the features' names and training statistics."""
+
+    names: list[str]  # e.g. "sensor_2"; columns of `SIGNAL_COLUMNS`
+    mean: FloatArray  # [features]
+    std: FloatArray  # [features]
+
+    def standardize(self, runs: Runs, rows: Any) -> Tensor:
+        columns = [SIGNAL_COLUMNS.index(n) for n in self.names]
+        raw = runs.signals[rows][:, columns]
+        return torch.as_tensor((raw - self.mean) / self.std, dtype=torch.float32)
+
+
+@dataclass
+class EnginePredictions:
+    engine_id: str
+    centralized: FloatArray  # [cycles] predicted RUL in cycles, floored at 0
+    federated: FloatArray  # [cycles]
+    local: FloatArray  # [nodes, cycles] each factory's local model
+
+
+@dataclass
+class FactoryModels:
+    config: FactoryModelsConfig
+    node_engines: list[list[str]]  # engine ids (Runs.engine_ids) each factory trained on
+    test_engines: list[str]  # the protocol's held-out engine ids (never trained on)
+    metrics: dict[str, Any]  # JSON-able; see `factory_training.metrics_of`
+    family: Family
+    features: FeatureScaling
+    target: TargetScale
+    params: dict[str, Tensor]  # "centralized" [P], "federated" [P], "local" [nodes, P]
+
+    def predict(self, runs: Runs, engine_ids: list[str]) -> list[EnginePredictions]:
+        """Every model's predicted RUL at every cycle of the given engines (any engines of `runs`,
+        e.g. the held-out ones); each prediction reads only the engine's cycles up to it."""
+        index = {e: i for i, e in enumerate(runs.engine_ids)}
+        unknown = [e for e in engine_ids if e not in index]
+        if unknown:
+            raise ValueError(f"engine {unknown[0]} is not in the data these models were given")
+        if not engine_ids:
+            return []
+        engine_rows = runs.engine_rows()
+        rows = [engine_rows[index[e]] for e in engine_ids]
+        lengths = [len(r) for r in rows]
+        x = self.features.standardize(runs, np.concatenate(rows))  # [rows, features]
+        positions = np.split(np.arange(len(x)), np.cumsum(lengths)[:-1])
+        inputs = self.family.inputs(x, positions)
+        stacked = torch.cat(
+            [self.params["centralized"][None], self.params["federated"][None], self.params["local"]]
+        )  # [2 + nodes, n_params]
+        rul = self.target.to_cycles(self.family.predict(stacked, inputs))  # [2 + nodes, rows]
+        out = []
+        for engine_id, cols in zip(engine_ids, positions, strict=True):
+            part = rul[:, cols]
+            out.append(EnginePredictions(engine_id, part[0], part[1], part[2:]))
+        return out
