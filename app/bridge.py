@@ -1,7 +1,10 @@
-"""The bridge from the engine to the game: held-out engines with each model's predicted RUL.
+"""The bridge from the engine to the game: held-out engines with every model's predicted RUL.
 
-The only module that imports both `fl_engine` and `app.game`; neither imports it. Predictions
-are computed once here, at start-up, so a game tick never calls a model.
+The only module that imports both `fl_engine` and `app.game`; neither imports it. The game's
+models are the factory models (`fl_engine.factory_models`): each of the 80 factories' own local
+model, the federated model over all of them and a centralized reference. They are trained once
+per (family, seed), cached under the artifacts directory, and asked once here, at start-up, for
+every cycle of every held-out engine, so a game tick never calls a model.
 """
 
 from __future__ import annotations
@@ -10,107 +13,126 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from rich.console import Console
 
 from app.game.engines import EngineTrace, GameModels
 from app.reporting import stage_progress
-from fl_engine.artifacts import METRICS_FILE, ArtifactError, load_artifacts, save_artifacts
+from fl_engine.artifacts import ArtifactError
 from fl_engine.data import SIGNAL_COLUMNS, Runs, load_runs, resolve_data_dir
-from fl_engine.experiment import ExperimentConfig, run_experiment
-from fl_engine.features import model_inputs
-from fl_engine.model import MLPConfig, predict
+from fl_engine.factory_models import (
+    FactoryModels,
+    FactoryModelsConfig,
+    load_factory_models,
+    save_factory_models,
+    train_factory_models,
+)
+from fl_engine.metrics import naive_prediction, rmse
 
 if TYPE_CHECKING:
     from app.web.settings import Settings
 
+MODEL_FAMILIES = ("window", "ff09")
 
-def build_traces(
-    runs: Runs, metrics: dict[str, Any], mlp: MLPConfig, params: dict[str, torch.Tensor]
-) -> list[EngineTrace]:
-    """Replayable engines: the test-split engines from the train files, which ran to failure and
-    which no model was trained on; each with both models' predicted RUL at every cycle."""
+
+def models_dir(artifacts_dir: Path, model: str, seed: int) -> Path:
+    """Where the factory models of one family and seed are cached."""
+    return Path(artifacts_dir) / f"game-{model}-seed-{seed}"
+
+
+def ensure_factory_models(
+    artifacts_dir: Path, runs: Runs, seed: int, model: str, console: Console | None = None
+) -> FactoryModels:
+    """Load the factory models of (`model`, `seed`), or train them once and cache them."""
+    if model not in MODEL_FAMILIES:
+        raise ValueError(f"unknown model family {model!r}; expected one of {MODEL_FAMILIES}")
+    folder = models_dir(artifacts_dir, model, seed)
+    if not folder.exists():
+        console = console or Console()
+        console.print(
+            f"no {model} game models for seed {seed} in {folder}: training them now, "
+            "cached for next time",
+            highlight=False,
+        )
+        config = FactoryModelsConfig(seed=seed, model=model)
+        with stage_progress(console) as progress:
+            trained = train_factory_models(runs, config, progress)
+        save_factory_models(trained, folder)
+    return load_factory_models(folder)
+
+
+def build_traces(runs: Runs, models: FactoryModels) -> list[EngineTrace]:
+    """Replayable engines: the held-out engines that ran to failure (from the train files), which
+    no model saw, with every model's predicted RUL at each of their cycles."""
     index = {engine_id: i for i, engine_id in enumerate(runs.engine_ids)}
-    unknown = [e for e in metrics["test_engines"] if e not in index]
+    unknown = [e for e in models.test_engines if e not in index]
     if unknown:
         raise ArtifactError(
             f"the trained models were made on other data (engine {unknown[0]} is not in it); "
             "retrain them or point --artifacts at a fresh directory"
         )
-    names = metrics["feature_names"]
-    sensor_columns = [SIGNAL_COLUMNS.index(n) for n in names if n != "cycle"]
-    inputs = model_inputs(runs, sensor_columns, cycle_input="cycle" in names)
-    mean, std = np.asarray(metrics["feature_mean"]), np.asarray(metrics["feature_std"])
-    t_mean, t_std = metrics["target_mean"], metrics["target_std"]
+    replayable = [e for e in models.test_engines if runs.run_to_failure[index[e]]]
+    columns = [SIGNAL_COLUMNS.index(n) for n in models.features.names]
     engine_rows = runs.engine_rows()
-    traces = []
-    for engine_id in metrics["test_engines"]:
-        e = index[engine_id]
-        if not runs.run_to_failure[e]:
-            continue
-        rows = engine_rows[e]
-        x = torch.as_tensor((inputs[rows] - mean) / std, dtype=torch.float32)
-        rul = {
-            name: np.maximum(predict(mlp, params[name], x).numpy() * t_std + t_mean, 0.0)
-            for name in ("local", "federated")
-        }
-        traces.append(
-            EngineTrace(
-                engine_id,
-                runs.signals[rows][:, sensor_columns],
-                rul["local"][None, :],
-                rul["federated"],
-            )
+    return [
+        EngineTrace(
+            engine_id=p.engine_id,
+            sensors=runs.signals[engine_rows[index[p.engine_id]]][:, columns],
+            local_rul=p.local,
+            federated_rul=p.federated,
+            centralized_rul=p.centralized,
         )
-    return traces
+        for p in models.predict(runs, replayable)
+    ]
 
 
-def ensure_artifacts(
-    artifacts_dir: Path, runs: Runs, seed: int, console: Console | None = None
-) -> tuple[dict[str, Any], MLPConfig, dict[str, torch.Tensor]]:
-    """Load trained models from `artifacts_dir`, or train them once and cache them there."""
-    if not (Path(artifacts_dir) / METRICS_FILE).is_file():
-        console = console or Console()
-        console.print(
-            f"no trained models in {artifacts_dir}: training them now (seed {seed}), "
-            "cached for next time",
-            highlight=False,
-        )
-        with stage_progress(console) as progress:
-            result = run_experiment(runs, ExperimentConfig(seed=seed), progress)
-        save_artifacts(result, Path(artifacts_dir))
-    return load_artifacts(Path(artifacts_dir))
+def naive_rmse(runs: Runs, models: FactoryModels) -> float:
+    """The yardstick of the model panel: every engine lives the median training life."""
+    index = {engine_id: i for i, engine_id in enumerate(runs.engine_ids)}
+    engine_rows = runs.engine_rows()
+    trained = {e for node in models.node_engines for e in node}
+    lives = [
+        runs.cycle[engine_rows[index[e]][0]] + runs.rul[engine_rows[index[e]][0]] for e in trained
+    ]
+    rows = np.concatenate([engine_rows[index[e]] for e in models.test_engines])
+    prediction, _ = naive_prediction(np.asarray(lives), runs.cycle[rows])
+    return rmse(prediction, runs.rul[rows])
 
 
-MODEL_FAMILIES = ("window", "ff09")
+def panel_metrics(runs: Runs, models: FactoryModels) -> dict[str, Any]:
+    """The engine's test metrics as the dashboard's model panel and /api/models read them."""
+    m = models.metrics
+    local_rmse, local_late = m["rmse"]["local"], m["late_life_rmse"]["local"]
+    return {
+        "model": m["family"],
+        "naive_rmse": naive_rmse(runs, models),
+        "centralized_rmse": m["rmse"]["centralized"],
+        "federated_rmse": m["rmse"]["federated"],
+        "local_rmse": float(np.median(local_rmse)),
+        "centralized_late_life_rmse": m["late_life_rmse"]["centralized"],
+        "federated_late_life_rmse": m["late_life_rmse"]["federated"],
+        "local_late_life_rmse": float(np.median(local_late)),
+        "federated_curve": m.get("federated_curve", []),
+        "factories": [
+            {"node": node, "rmse": r, "late_life_rmse": late}
+            for node, (r, late) in enumerate(zip(local_rmse, local_late, strict=True))
+        ],
+    }
 
 
 def game_models_for(
     runs: Runs, artifacts_dir: Path, seed: int, model: str, console: Console | None = None
 ) -> GameModels:
-    """The game's models of one training seed and family, trained once and cached."""
-    if model != "ff09":
-        raise ValueError(f"model family {model!r} is not available yet")
-    metrics, mlp, params = ensure_artifacts(
-        artifacts_dir / f"ff09-seed-{seed}", runs, seed, console
-    )
-    names = [n for n in metrics["feature_names"] if n != "cycle"]
+    """The game's engines and models of one training seed and family, trained once and cached."""
+    models = ensure_factory_models(artifacts_dir, runs, seed, model, console)
     return GameModels(
-        traces=build_traces(runs, metrics, mlp, params),
-        model="ff09",
-        feature_names=names,
-        metrics=metrics,
+        traces=build_traces(runs, models),
+        model=model,
+        feature_names=list(models.features.names),
+        metrics=panel_metrics(runs, models),
     )
 
 
 def load_game_models(settings: Settings) -> GameModels:
-    """The held-out engines with both models' predictions, for the server's settings."""
+    """The held-out engines with every model's predictions, for the server's settings."""
     runs = load_runs(resolve_data_dir(settings.data_dir))
-    metrics, mlp, params = ensure_artifacts(settings.artifacts_dir, runs, settings.seed)
-    names = [n for n in metrics["feature_names"] if n != "cycle"]
-    return GameModels(
-        traces=build_traces(runs, metrics, mlp, params),
-        model="ff09",
-        feature_names=names,
-        metrics=metrics,
-    )
+    return game_models_for(runs, settings.artifacts_dir, settings.seed, settings.model)

@@ -48,12 +48,12 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory, runs: Runs) -> Path:
 
 
 @pytest.fixture(scope="session")
-def game_models(artifacts_dir: Path):
-    """The game's held-out engines with the trained local and federated predictions."""
-    from app.bridge import load_game_models
-    from app.web.settings import Settings
+def game_models(tmp_path_factory: pytest.TempPathFactory, runs: Runs):
+    """The game's held-out engines with every model's predictions: the default factory models
+    (window family, seed 0) trained once per test session by the real pipeline."""
+    from app.bridge import game_models_for
 
-    return load_game_models(Settings(artifacts_dir=artifacts_dir))
+    return game_models_for(runs, tmp_path_factory.mktemp("game-models"), 0, "window")
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import websockets
 from crafted_engines import engine
@@ -74,6 +75,12 @@ def test_config_strategies_and_models(base_url: str, game_models_for_server: Any
         assert models[key] == pytest.approx(game_models_for_server.metrics[key])
     curve = game_models_for_server.metrics["federated_curve"]
     assert models["federated_curve"] == pytest.approx(curve)
+    # Each factory's own local model, next to the federated one.
+    factories = models["factories"]
+    assert [f["node"] for f in factories] == list(range(80))
+    lates = [f["late_life_rmse"] for f in factories]
+    assert models["local_late_life_rmse"] == pytest.approx(float(np.median(lates)))
+    assert models["federated_late_life_rmse"] > 0 and models["model"] == "window"
 
 
 def test_dashboard_static_files_and_docs(base_url: str) -> None:
@@ -404,6 +411,7 @@ def _tick_frame(tick: int) -> TickFrame:
         offers={"hire_data_scientist": False, "federation": False},
         factories=[],
         events=[],
+        season={"goal": 3_000_000, "winner": None, "finished_tick": None},
     )
     return TickFrame(state=state, history_point=HistoryPoint(tick=tick, profit={}))
 

@@ -26,6 +26,13 @@ def serve(
             help="trained models, trained and cached here if missing [default: artifacts]"
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="model family of the game: window or ff09 [default: window]"),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="seed of the game models' training [default: 0]")
+    ] = None,
 ) -> None:
     """Serve the dashboard at http://HOST:PORT (settings also come from TYCOON_* variables)."""
     from pydantic import ValidationError
@@ -37,12 +44,19 @@ def serve(
     from fl_engine.artifacts import ArtifactError
     from fl_engine.data import DataError
 
-    given = {"host": host, "port": port, "data_dir": data_dir, "artifacts_dir": artifacts}
+    given = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "artifacts_dir": artifacts,
+        "model": model,
+        "seed": seed,
+    }
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
         fail(f"invalid setting {first_error(exc)}")
     try:
         run_server(settings, load_game_models)
-    except (DataError, ArtifactError, PortBusyError) as exc:
+    except (DataError, ArtifactError, PortBusyError, ValueError) as exc:
         fail(str(exc))

@@ -153,14 +153,31 @@ class GameConfig(BaseModel):
     default_ticks_per_second: float
 
 
-class ModelMetrics(BaseModel):
-    """Test RMSE (cycles) of each model from the engine, and the federated learning curve."""
+class FactoryModelScore(BaseModel):
+    """One factory's own local model, trained on its engines alone, on the held-out engines."""
 
+    node: int
+    rmse: float
+    late_life_rmse: float
+
+
+class ModelMetrics(BaseModel):
+    """Test RMSE (cycles) of each model on the held-out engines, and the federated learning curve.
+
+    Late-life RMSE counts only cycles whose true RUL is <= 50, where maintenance is decided.
+    `local_*` are medians over the factories; `factories` has each factory's own figures.
+    """
+
+    model: str = Field(description="The model family: window (30-cycle window) or ff09 (MLP).")
     naive_rmse: float
     centralized_rmse: float
     local_rmse: float
     federated_rmse: float
+    centralized_late_life_rmse: float
+    local_late_life_rmse: float
+    federated_late_life_rmse: float
     federated_curve: list[float] = Field(description="Test RMSE after each federated round.")
+    factories: list[FactoryModelScore] = Field(description="Each factory's local model, by node.")
 
 
 class History(BaseModel):

@@ -7,6 +7,7 @@ command line overrides them only for the flags it is given.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,7 +27,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     data_dir: Path | None = None
     artifacts_dir: Path = Path("artifacts")
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the game models' training.")
+    model: Literal["window", "ff09"] = Field(
+        "window", description="Model family of the game's predictions (ff09: the FF09 MLP)."
+    )
     max_ticks_per_second: float = Field(50.0, gt=0, description="Fastest speed a session may run.")
     default_ticks_per_second: float = Field(2.0, gt=0, description="Speed of a new session.")
     max_message_bytes: int = Field(
