@@ -65,9 +65,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, timeout_s: float) -> None:
+def wait_healthy(url: str, timeout_s: float, proc: subprocess.Popen) -> None:
     give_up = time.monotonic() + timeout_s
     while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"`tycoon serve` exited with status {proc.returncode}")
         try:
             with urllib.request.urlopen(url + "api/health", timeout=2) as r:
                 if r.status == 200:
@@ -86,12 +88,13 @@ def server(url: str | None, artifacts: Path):
         yield url if url.endswith("/") else url + "/"
         return
     port = free_port()
-    cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    # `tycoon serve`, through the CLI's entry point (the way the console script calls it).
+    cmd = [sys.executable, "-c", "from app.cli import main; main()", "serve", "--port", str(port)]
     cmd += ["--artifacts", str(artifacts)]
     proc = subprocess.Popen(cmd, cwd=ROOT)
     try:
         own = f"http://127.0.0.1:{port}/"
-        wait_healthy(own, timeout_s=600)  # the first run trains the models
+        wait_healthy(own, timeout_s=600, proc=proc)  # the first run trains the models
         yield own
     finally:
         proc.terminate()
@@ -173,13 +176,21 @@ def main(
                 f"{r['server_ticks_per_s']} ticks/s played"
             )
         browser.close()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
     payload = {
+        "produced": {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "command": " ".join(["python -m bench.browser_fps", *sys.argv[1:]]),
+            "git_commit": commit or None,
+            "load_average_1m": round(os.getloadavg()[0], 2),
+        },
         "machine": {
             "python": platform.python_version(),
             "cpu": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
             "chromium": version,
-            "date": time.strftime("%Y-%m-%d"),
         },
         "speed": speed,
         "viewports": runs,
