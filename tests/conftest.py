@@ -48,12 +48,18 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory, runs: Runs) -> Path:
 
 
 @pytest.fixture(scope="session")
-def game_models(tmp_path_factory: pytest.TempPathFactory, runs: Runs):
+def game_artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's game models are cached (`tycoon --artifacts` can point here)."""
+    return tmp_path_factory.mktemp("game-models")
+
+
+@pytest.fixture(scope="session")
+def game_models(game_artifacts_dir: Path, runs: Runs):
     """The game's held-out engines with every model's predictions: the default factory models
     (window family, seed 0) trained once per test session by the real pipeline."""
     from app.bridge import game_models_for
 
-    return game_models_for(runs, tmp_path_factory.mktemp("game-models"), 0, "window")
+    return game_models_for(runs, game_artifacts_dir, 0, "window")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -87,3 +88,40 @@ def test_invalid_settings_get_one_clear_line(
     assert done.returncode == 2
     assert expected in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
+
+
+def test_compare_writes_the_answer_as_json(tmp_path: Path, game_models, game_artifacts_dir) -> None:
+    """`tycoon compare` on the session's cached models: the same numbers as the game's own."""
+    from app.game.compare import compare_seed
+    from app.game.settings import GameSettings
+
+    out = tmp_path / "compare.json"
+    done = _tycoon(
+        "compare",
+        "--seeds",
+        "0",
+        "--ticks",
+        "2000",
+        "--artifacts",
+        str(game_artifacts_dir),
+        "--json",
+        str(out),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Federated earns" in done.stdout and "95% interval" in done.stdout
+    data = json.loads(out.read_text())
+    assert set(data) >= {"seeds", "federated_minus_local", "share_federated_beats_local"}
+    [seed] = data["seeds"]
+    expected = compare_seed(game_models.traces, GameSettings(), 0, 2000)
+    assert seed["seed"] == 0 and seed["local_by_factory"] == expected.local_by_factory
+    assert set(seed["percent_of_oracle"]) == {
+        "corrective",
+        "preventative",
+        "centralized",
+        "federated",
+    }
+    lo, hi = data["federated_minus_local"]["ci95"]
+    assert lo <= data["federated_minus_local"]["mean"] <= hi
+    bad = _tycoon("compare", "--seeds", "0", "--model", "gpt", timeout=60)
+    assert bad.returncode == 2 and "unknown model 'gpt'" in bad.stderr
