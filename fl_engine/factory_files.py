@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import ValidationError
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from fl_engine.artifacts import ArtifactError
 from fl_engine.data import SIGNAL_COLUMNS
 from fl_engine.factory_training import FORMAT
 from fl_engine.factory_types import FactoryModels, FactoryModelsConfig, FeatureScaling
-from fl_engine.model_families import TargetScale, family_of
+from fl_engine.model_families import Family, TargetScale, family_of
 
 JSON_FILE = "factory_models.json"
 WEIGHTS_FILE = "factory_models.safetensors"
@@ -64,7 +64,9 @@ def save_factory_models(models: FactoryModels, out_dir: Path) -> None:
     tmp.replace(out_dir / JSON_FILE)
 
 
-def _read_json(path: Path) -> tuple[dict[str, Any], FactoryModelsConfig, FeatureScaling]:
+def _read_json(
+    path: Path,
+) -> tuple[dict[str, Any], FactoryModelsConfig, FeatureScaling, Family, TargetScale]:
     if not path.is_file():
         raise ArtifactError(f"no factory models in {path.parent}: {path} is missing")
     try:
@@ -83,40 +85,52 @@ def _read_json(path: Path) -> tuple[dict[str, Any], FactoryModelsConfig, Feature
             raise ValueError(f"bad feature list (unknown {unknown}, lengths {sorted(sizes)})")
         if len(doc["node_engines"]) != cfg.n_nodes or not doc["test_engines"]:
             raise ValueError(f"{len(doc['node_engines'])} factories' engines for {cfg.n_nodes}")
-        float(doc["target"]["mean"]), float(doc["target"]["std"])
-        dict(doc["metrics"])
+        cap = doc["target"]["cap"]
+        target = TargetScale(
+            float(doc["target"]["mean"]),
+            float(doc["target"]["std"]),
+            None if cap is None else float(cap),
+        )
+        family = family_of(cfg.model, dict(doc["metrics"])["model"])
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise ArtifactError(f"{path} is damaged or from another version ({exc!r})") from exc
     except (ValidationError, ValueError) as exc:
         raise ArtifactError(f"{path} is damaged or from another version ({exc})") from exc
-    return doc, cfg, features
+    return doc, cfg, features, family, target
+
+
+def _model(
+    family: Family, tensors: dict[str, torch.Tensor], name: str, lead: tuple[int, ...]
+) -> torch.Tensor:
+    """One model's flat parameters [*lead, n_params] from the file's "name/param" tensors."""
+    state = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith(name + "/")}
+    try:
+        return family.from_state(state, lead)
+    except ValueError as exc:
+        raise ValueError(f"{name} model: {exc}") from exc
 
 
 def load_factory_models(out_dir: Path) -> FactoryModels:
     out_dir = Path(out_dir)
-    doc, cfg, features = _read_json(out_dir / JSON_FILE)
+    doc, cfg, features, family, target = _read_json(out_dir / JSON_FILE)
     file = out_dir / WEIGHTS_FILE
     if not file.is_file():
         raise ArtifactError(f"factory model weights {file} are missing")
-    family = family_of(cfg.model, doc["metrics"].get("model"))
     leads = {"centralized": (), "federated": (), "local": (cfg.n_nodes,)}
     try:
+        with safe_open(str(file), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("family") != family.name:
+            raise ValueError(f"it holds {meta.get('family')} weights, not {family.name}")
         tensors = load_file(str(file))
         names = {key.split("/", 1)[0] for key in tensors}
         if not names <= set(MODELS):
             raise ValueError(f"unknown models {sorted(names - set(MODELS))}")
-        params = {
-            name: family.from_state(
-                {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith(name + "/")},
-                leads[name],
-            )
-            for name in MODELS
-        }
+        params = {name: _model(family, tensors, name, leads[name]) for name in MODELS}
     except (SafetensorError, ValueError, OSError, RuntimeError) as exc:
         raise ArtifactError(f"{file} is damaged or does not match {JSON_FILE} ({exc})") from exc
     if not all(torch.isfinite(p).all() for p in params.values()):
         raise ArtifactError(f"{file} holds non-finite weights")
-    target = doc["target"]
     return FactoryModels(
         config=cfg,
         node_engines=[[str(e) for e in node] for node in doc["node_engines"]],
@@ -124,6 +138,6 @@ def load_factory_models(out_dir: Path) -> FactoryModels:
         metrics=doc["metrics"],
         family=family,
         features=features,
-        target=TargetScale(float(target["mean"]), float(target["std"]), target["cap"]),
+        target=target,
         params=params,
     )

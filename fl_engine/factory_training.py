@@ -9,8 +9,7 @@ weights: the two differ only in the averaging.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -27,6 +26,7 @@ from fl_engine.metrics import LATE_LIFE_RUL, late_life_rmse, rmse
 from fl_engine.model_families import Family, family_of
 from fl_engine.partition import iid
 from fl_engine.rounds import RoundsResult, train_rounds
+from fl_engine.threads import torch_threads
 from fl_engine.window import RUL_CAP
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -73,25 +73,6 @@ def _engines(data: ProtocolData, rows: Tensor) -> list[str]:
     return [data.runs.engine_ids[e] for e in engines]
 
 
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run with `n` torch threads (None: leave as is), then restore the previous count.
-
-    Training takes thousands of steps of small tensor ops. On 2 cores a second thread gains little
-    there and, when other processes load the machine, each op's thread hand-off waits for a
-    descheduled thread: measured 0.15 s with 1 thread against 37 s with 2 for the same 2 epochs.
-    """
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def train_factory_models(
     runs: Runs,
     cfg: FactoryModelsConfig,
@@ -102,7 +83,7 @@ def train_factory_models(
     """Train centralized, federated and every factory's local model (see the module docstring).
 
     `progress(stage, done, total)` is told each round of each stage. `threads`: torch threads
-    while training (see `torch_threads`); the results do not depend on it beyond float rounding.
+    while training (see `fl_engine.threads`); the results do not depend on it beyond float rounding.
     """
     with torch_threads(threads):
         return _train(runs, cfg, progress)
@@ -170,6 +151,7 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
     local = run("local", cfg.seed + 2, False, on_round=counted("local"))  # same draws as federated
 
     t = time.perf_counter()
+    tick("evaluate", 0, 1)
     params = {
         "centralized": central.params[0].clone(),
         "federated": federated.params[0].clone(),
@@ -180,6 +162,7 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
         for name, p in params.items()
     }
     seconds["evaluate"] = time.perf_counter() - t
+    tick("evaluate", 1, 1)
     seconds["total"] = time.perf_counter() - start
     ids = runs.engine_ids
     node_engines = [[ids[e] for e in part] for part in partition]

@@ -17,9 +17,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
-from fl_engine.arrays import FloatArray
+from fl_engine.arrays import FloatArray, IndexArray
 from fl_engine.data import SIGNAL_COLUMNS, Runs
 from fl_engine.model_families import Family, TargetScale
+from fl_engine.threads import torch_threads
 
 ModelFamily = Literal["ff09", "window"]
 
@@ -83,7 +84,7 @@ class FeatureScaling:
     mean: FloatArray  # [features]
     std: FloatArray  # [features]
 
-    def standardize(self, runs: Runs, rows: Any) -> Tensor:
+    def standardize(self, runs: Runs, rows: IndexArray) -> Tensor:
         columns = [SIGNAL_COLUMNS.index(n) for n in self.names]
         raw = runs.signals[rows][:, columns]
         return torch.as_tensor((raw - self.mean) / self.std, dtype=torch.float32)
@@ -108,9 +109,16 @@ class FactoryModels:
     target: TargetScale
     params: dict[str, Tensor]  # "centralized" [P], "federated" [P], "local" [nodes, P]
 
-    def predict(self, runs: Runs, engine_ids: list[str]) -> list[EnginePredictions]:
+    def predict(
+        self, runs: Runs, engine_ids: list[str], *, threads: int | None = 1
+    ) -> list[EnginePredictions]:
         """Every model's predicted RUL at every cycle of the given engines (any engines of `runs`,
-        e.g. the held-out ones); each prediction reads only the engine's cycles up to it."""
+        e.g. the held-out ones); each prediction reads only the engine's cycles up to it.
+        `threads`: torch threads meanwhile (see `fl_engine.threads`)."""
+        with torch_threads(threads):
+            return self._predict(runs, engine_ids)
+
+    def _predict(self, runs: Runs, engine_ids: list[str]) -> list[EnginePredictions]:
         index = {e: i for i, e in enumerate(runs.engine_ids)}
         unknown = [e for e in engine_ids if e not in index]
         if unknown:

@@ -32,6 +32,7 @@ from fl_engine.metrics import late_life_rmse
 from fl_engine.model import MLPConfig, init_params
 from fl_engine.nodes import participant
 from fl_engine.partition import iid
+from fl_engine.threads import torch_threads
 
 Events = list[tuple[str, int, int]]
 
@@ -120,8 +121,9 @@ def test_ff09_federated_is_the_engines_fedavg_over_all_80_nodes(
         mlp,
         seed=cfg.seed + 2,  # the factory models' federated draws
     )
-    for _ in range(cfg.rounds):
-        federation.run_round()
+    with torch_threads(1):  # as the factory models were trained (many small steps)
+        for _ in range(cfg.rounds):
+            federation.run_round()
     torch.testing.assert_close(ff09_models.params["federated"], federation.global_params)
 
 
@@ -240,5 +242,11 @@ def test_damaged_or_mismatched_files_get_a_clear_error(
         load_factory_models(d)
     d = broken("mixed")  # the ff09 weights beside the window settings
     shutil.copy(other / "factory_models.safetensors", d / "factory_models.safetensors")
-    with pytest.raises(ArtifactError, match="does not match"):
+    with pytest.raises(ArtifactError, match=r"does not match.*holds ff09 weights, not window"):
+        load_factory_models(d)
+    d = broken("fewer-factories")  # settings for 40 factories, weights of 80
+    doc = json.loads((d / "factory_models.json").read_text())
+    doc["config"]["n_nodes"], doc["node_engines"] = 40, doc["node_engines"][:40]
+    (d / "factory_models.json").write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match=r"does not match.*local.*shape"):
         load_factory_models(d)

@@ -7,6 +7,8 @@ size over several local epochs, so the size-sorting and per-node Adam step count
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -23,7 +25,15 @@ from fl_engine.functional_training import (
 from fl_engine.local_training import AdamConfig, epoch_plan
 from fl_engine.model_families import WindowFamily
 from fl_engine.rounds import train_rounds
+from fl_engine.threads import torch_threads
 from fl_engine.window import WindowConfig, WindowNet, window_rows, windows
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Thousands of small steps: one torch thread, as the engine trains (`fl_engine.threads`)."""
+    with torch_threads(1):
+        yield
 
 
 def test_windows_end_at_their_row_and_stay_in_their_engine(protocol: ProtocolData) -> None:
