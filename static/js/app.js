@@ -13,6 +13,7 @@ import { mountModels } from "./panels/models.js";
 import { mountNotices } from "./panels/notices.js";
 import { mountProfit } from "./panels/profit.js";
 import { mountScoreboard } from "./panels/scoreboard.js";
+import { mountSeason } from "./panels/season.js";
 import { mountSlots } from "./panels/slots.js";
 import { mountStatus } from "./panels/status.js";
 import { mountStrategyBar } from "./panels/strategy-bar.js";
@@ -35,13 +36,22 @@ mountHelp(store);
 mountSlots(store);
 mountStrategyBar(store, send, notify);
 mountScoreboard(store);
-mountProfit(store);
+const profit = mountProfit(store);
 mountModels(store);
 mountEvents(store);
 mountControls(store, send);
+const season = mountSeason(store, send);
 
 // Exposed for tests and for curious players (read-only use): `game.state` is the latest state
-// the server sent, `game.history` the profit history, `stats` counts frames and render times.
-window.__tycoon = { game: store.game, stats: store.stats, store, connection };
+// the server sent, `game.history` the profit history, `stats` counts frames and render times,
+// `charts.profit()` the profit chart (uPlot), `season.isOpen()` whether the results are shown.
+window.__tycoon = {
+  game: store.game,
+  stats: store.stats,
+  store,
+  connection,
+  charts: { profit: profit.chart },
+  season,
+};
 
 connection.connect();

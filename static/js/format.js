@@ -67,3 +67,13 @@ const WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eig
 export function countWord(n) {
   return Number.isInteger(n) && n >= 0 && n < WORDS.length ? WORDS[n] : String(n);
 }
+
+// What federated has earned the player against its stay-local ghost, honestly signed:
+// "Federated has earned you $12,500 more than local since you joined (tick 340)."
+export function ghostSentence(ghost) {
+  const gain = Math.round(ghost.federated_gain);
+  const since = `since you joined (tick ${ghost.since_tick})`;
+  if (gain === 0) return `Federated has earned you as much as local ${since}.`;
+  const word = gain > 0 ? "more" : "less";
+  return `Federated has earned you ${dollars(Math.abs(gain))} ${word} than local ${since}.`;
+}

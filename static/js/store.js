@@ -21,7 +21,8 @@ export function createStore() {
     strategies: new Map(), // name -> StrategyView
     state: null, // latest GameState
     player: null, // the player's FactoryView in `state`
-    history: null, // {names: [], tick: [], series: [[profit per tick] per factory]}
+    // {names: [], tick: [], series: [[profit per tick] per factory], ghost: [ghost's profit or null]}
+    history: null,
     connection: { state: "connecting" },
     stateVersion: 0, // bumped per ingested state
   };
@@ -79,10 +80,13 @@ export function createStore() {
     game.strategies = new Map(msg.config.strategies.map((s) => [s.name, s]));
     setState(msg.state);
     const names = msg.state.factories.map((f) => f.name);
+    const tick = (msg.history?.tick || []).slice();
+    const ghost = msg.history?.ghost || [];
     game.history = {
       names,
-      tick: (msg.history?.tick || []).slice(),
+      tick,
       series: names.map((n) => (msg.history?.profit?.[n] || []).slice()),
+      ghost: tick.map((_, i) => ghost[i] ?? null),
     };
     while (game.history.tick.length > HISTORY_CAP) thinHistory(game.history);
     historyDirty = true;
@@ -100,6 +104,7 @@ export function createStore() {
       if (p.tick > last) {
         h.tick.push(p.tick);
         h.names.forEach((name, i) => h.series[i].push(p.profit[name] ?? null));
+        h.ghost.push(p.ghost ?? null);
         if (h.tick.length > HISTORY_CAP) thinHistory(h);
         historyDirty = true;
       }
@@ -154,10 +159,24 @@ function thinHistory(h) {
   const keep = (arr) => arr.filter((_, i) => i % 2 === 0 || i === arr.length - 1);
   h.tick = keep(h.tick);
   h.series = h.series.map(keep);
+  h.ghost = keep(h.ghost);
 }
 
 // Helpers for panels.
 export function strategyLabel(game, name) {
   const s = game.strategies.get(name);
   return s ? s.label : name;
+}
+
+// Factories by profit, highest first, with competition ranks: ties share a rank (1, 2, 2, 4).
+// Equal profits keep the server's order (the player first).
+export function ranked(factories) {
+  const order = factories
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => b.f.profit - a.f.profit || a.i - b.i);
+  let rank = 0;
+  return order.map(({ f, i }, k) => {
+    if (k === 0 || f.profit !== order[k - 1].f.profit) rank = k + 1;
+    return { factory: f, index: i, rank };
+  });
 }

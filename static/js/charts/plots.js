@@ -51,7 +51,12 @@ export function strategyChart(el, thresholds) {
   return mount(opts, [[], [], [], []], el);
 }
 
+// The dash of the ghost's line (the player's factory had it stayed on local predictive).
+export const GHOST_DASH = [6, 4];
+
 // Profit over time, one line per factory, with a zero line (above it the factory makes money).
+// The last series is the player's stay-local ghost: dashed, in the player's colour, null (no
+// line) before the player first chose federated.
 export function profitChart(el, names, playerName) {
   const series = [{}];
   names.forEach((name, i) => {
@@ -61,6 +66,14 @@ export function profitChart(el, names, playerName) {
       width: name === playerName ? 2.2 : 1.3,
       points: { show: false },
     });
+  });
+  const playerIndex = Math.max(0, names.indexOf(playerName));
+  series.push({
+    label: "ghost",
+    stroke: FACTORY_COLORS[playerIndex % FACTORY_COLORS.length],
+    width: 1.6,
+    dash: GHOST_DASH,
+    points: { show: false },
   });
   const opts = {
     ...quiet,
@@ -82,7 +95,7 @@ export function profitChart(el, names, playerName) {
       draw: [(u) => hline(u, 0, "rgba(255,255,255,0.25)", { dash: [] })],
     },
   };
-  return mount(opts, [[], ...names.map(() => [])], el);
+  return mount(opts, [[], ...names.map(() => []), []], el);
 }
 
 // The federated learning curve: test RMSE per round, with the other models as dashed references.

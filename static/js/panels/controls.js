@@ -138,6 +138,8 @@ export function mountControls(store, send) {
     if (!stateChanged) return;
     const state = game.state;
     setText($("tick"), state.tick);
+    // The Compare view marks the player's factory: its node changes with the seed.
+    setAttr($("compare-link"), "href", `/compare?node=${game.player.node}`);
     setText($("seed"), state.seed);
     const tps = state.ticks_per_second;
     setText($("speed-readout"), state.running && tps > 0 ? `▶ ${tps}x` : "❚❚ paused");

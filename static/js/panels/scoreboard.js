@@ -1,9 +1,10 @@
-// The scoreboard: rank, factory, strategy, profit, active cycles, maintenances, failures.
+// The scoreboard: rank, factory (and its node in the federation), strategy, profit, active
+// cycles, maintenances, failures. Rows are sorted by profit, highest first; ties share a rank.
 
 import { FACTORY_COLORS } from "../charts/core.js";
 import { $, el, setAttr, setText, slug } from "../dom.js";
 import { dollars } from "../format.js";
-import { strategyLabel } from "../store.js";
+import { ranked, strategyLabel } from "../store.js";
 
 // On a phone all seven columns must fit: figures of a million and more are shortened there.
 const NARROW = "(max-width: 600px)";
@@ -20,6 +21,7 @@ export function mountScoreboard(store) {
   const { game } = store;
   const body = $("scoreboard-body");
   let rows = new Map(); // factory name -> cells
+  let shownOrder = ""; // the row order in the table, as names
   const narrow = window.matchMedia(NARROW);
   let force = false;
   narrow.addEventListener("change", () => {
@@ -30,6 +32,7 @@ export function mountScoreboard(store) {
   function build(state) {
     body.replaceChildren();
     rows = new Map();
+    shownOrder = "";
     state.factories.forEach((f, i) => {
       const tr = document.createElement("tr");
       const s = slug(f.name);
@@ -48,8 +51,14 @@ export function mountScoreboard(store) {
       const swatch = el("span", "swatch");
       swatch.style.background = FACTORY_COLORS[i % FACTORY_COLORS.length];
       name.append(swatch, document.createTextNode(f.is_player ? `${f.name} (you)` : f.name));
+      const node = el("span", "fnode");
+      node.dataset.testid = `node-${s}`;
+      name.appendChild(node);
       tr.appendChild(name);
+      rank.dataset.testid = `rank-${s}`;
       rows.set(f.name, {
+        tr,
+        node,
         rank,
         strat: cell("strat", "strategy"),
         prof: cell("num", "profit"),
@@ -68,12 +77,22 @@ export function mountScoreboard(store) {
     force = false;
     const small = narrow.matches;
     const state = game.state;
-    const order = [...state.factories].sort((a, b) => b.profit - a.profit);
-    const rankOf = new Map(order.map((f, i) => [f.name, i + 1]));
-    for (const f of state.factories) {
+    const order = ranked(state.factories);
+    const names = order.map((o) => o.factory.name).join("\n");
+    if (names !== shownOrder) {
+      // Moved only when the order changes (rarely), so a tick usually touches only figures.
+      shownOrder = names;
+      for (const o of order) {
+        const r = rows.get(o.factory.name);
+        if (r) body.appendChild(r.tr);
+      }
+    }
+    for (const { factory: f, rank } of order) {
       const r = rows.get(f.name);
       if (!r) continue;
-      setText(r.rank, rankOf.get(f.name));
+      setText(r.rank, rank);
+      setText(r.node, `node ${f.node}`);
+      setAttr(r.node, "title", `Its local model learned from node ${f.node}'s engines only`);
       setText(r.strat, strategyLabel(game, f.strategy).replace(/ predictive$/i, ""));
       setText(r.prof, figure(f.profit, small, true));
       setAttr(r.prof, "class", f.profit < 0 ? "num neg" : "num");
