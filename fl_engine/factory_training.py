@@ -25,7 +25,7 @@ from fl_engine.local_training import AdamConfig
 from fl_engine.metrics import LATE_LIFE_RUL, late_life_rmse, rmse
 from fl_engine.model_families import Family, family_of
 from fl_engine.partition import iid
-from fl_engine.rounds import RoundsResult, train_rounds
+from fl_engine.rounds import RoundsResult, Stage, train_rounds
 from fl_engine.threads import torch_threads
 from fl_engine.window import RUL_CAP
 
@@ -111,44 +111,44 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
     test = _TestSet(data, family)
     seconds["prepare"] = time.perf_counter() - t0
 
-    def run(stage_name: str, seed: int, average: bool, **kw: Any) -> RoundsResult:
-        stage = pooled if stage_name == "centralized" else nodes
-        batch = cfg.centralized_batch_size if stage_name == "centralized" else cfg.batch_size
+    def run(
+        name: str, stage: Stage, rounds: int, epochs: int, batch: int, seed: int, average: bool
+    ) -> RoundsResult:
         t = time.perf_counter()
-        tick(stage_name, 0, cfg.rounds)
+        tick(name, 0, rounds)
         result = train_rounds(
             stage,
             init,
-            cfg.rounds,
-            cfg.local_epochs,
+            rounds,
+            epochs,
             batch,
             torch.Generator().manual_seed(seed),
             runs.n_rows,
             average,
-            **kw,
+            on_round=lambda done, params: after_round(name, rounds, done, params),
         )
-        seconds[stage_name] = time.perf_counter() - t
+        seconds[name] = time.perf_counter() - t
         return result
 
     curves: dict[str, list[float]] = {}
 
-    def scored(stage_name: str) -> Callable[[int, Tensor], None]:
-        """After each round: the stage's first model's test RMSE and late-life RMSE."""
-
-        def on_round(done: int, params: Tensor) -> None:
+    def after_round(name: str, rounds: int, done: int, params: Tensor) -> None:
+        """Test RMSE and late-life RMSE of the pooled and the federated model after each round."""
+        if name != "local":
             s = test.scores(params[:1], target.to_cycles)
-            curves.setdefault(f"{stage_name}_curve", []).append(s["rmse"][0])
-            curves.setdefault(f"{stage_name}_late_life_curve", []).append(s["late_life_rmse"][0])
-            tick(stage_name, done, cfg.rounds)
+            curves.setdefault(f"{name}_curve", []).append(s["rmse"][0])
+            curves.setdefault(f"{name}_late_life_curve", []).append(s["late_life_rmse"][0])
+        tick(name, done, rounds)
 
-        return on_round
-
-    def counted(stage_name: str) -> Callable[[int, Tensor], None]:
-        return lambda done, params: tick(stage_name, done, cfg.rounds)
-
-    central = run("centralized", cfg.seed + 1, False, on_round=scored("centralized"))
-    federated = run("federated", cfg.seed + 2, True, on_round=scored("federated"))
-    local = run("local", cfg.seed + 2, False, on_round=counted("local"))  # same draws as federated
+    pooled_epochs = cfg.centralized_epochs or cfg.rounds * cfg.local_epochs
+    central = run(
+        "centralized", pooled, pooled_epochs, 1, cfg.centralized_batch_size, cfg.seed + 1, False
+    )
+    # local draws the same minibatches as federated: the two differ only in the averaging
+    federated = run(
+        "federated", nodes, cfg.rounds, cfg.local_epochs, cfg.batch_size, cfg.seed + 2, True
+    )
+    local = run("local", nodes, cfg.rounds, cfg.local_epochs, cfg.batch_size, cfg.seed + 2, False)
 
     t = time.perf_counter()
     tick("evaluate", 0, 1)

@@ -34,6 +34,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "lr": 1e-3,
         "centralized_batch_size": 256,
+        "centralized_epochs": None,
     },
     "window": {
         "rounds": 50,
@@ -41,6 +42,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "lr": 3e-3,
         "centralized_batch_size": 512,
+        "centralized_epochs": 20,
     },
 }
 
@@ -63,6 +65,13 @@ class FactoryModelsConfig(BaseModel):
         default=512,
         ge=1,
         description="the pooled model's batch: 320 engines at batch 32 would take 10-20x the steps",
+    )
+    centralized_epochs: int | None = Field(
+        default=20,
+        ge=1,
+        description="epochs of the pooled model, one Adam per epoch; None: rounds x local_epochs "
+        "(the federation's example budget, FF09's rule). The window model's pooled test error "
+        "is flat from ~20 epochs on",
     )
     trainer: Literal["vectorized", "loop"] = "vectorized"
 
