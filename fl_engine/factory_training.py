@@ -2,8 +2,16 @@
 
 The engine split and the deal of engines to factories are the FF09 protocol's (`prepare_protocol`
 and the IID partition with the same seed), so factory i holds the same engines as node i of
-`run_experiment`. Federated and local training draw the same minibatches from the same initial
-weights: the two differ only in the averaging.
+`run_experiment`. All models start from the same seeded weights. Federated and local training
+draw the same minibatches: the two differ only in the averaging (`rounds.py`). Centralized is one
+node holding all training engines, `centralized_epochs` epochs of `centralized_batch_size`.
+
+Progress stages, each told (done, total) from 0 to total: "centralized" (epochs), "federated"
+and "local" (rounds), "evaluate" (0/1, 1/1). The metrics (`metrics` of the result, JSON-able):
+test RMSE, late-life RMSE (true RUL <= 50) and RMSE against the RUL capped at 125 of every
+model ("local": one per factory, plus `local_summary`), the share of factories whose own model
+is worse late in life than the federated one, test curves after each round (federated) and epoch
+(centralized), the engines and row counts each model's minibatches drew, seconds per stage.
 """
 
 from __future__ import annotations

@@ -47,13 +47,29 @@ class TargetScale:
 
 
 class Family(Protocol):
+    """What a model family provides; parameters are flat rows [..., n_params] throughout."""
+
     name: str
 
-    def describe(self) -> dict[str, Any]: ...  # the architecture, JSON-able (saved in metrics)
+    def describe(self) -> dict[str, Any]:
+        """The architecture, JSON-able (saved with the models, read back by `family_of`)."""
+        ...
+
     def target_scale(self, data: ProtocolData) -> TargetScale: ...
-    def initial_params(self, seed: int) -> Tensor: ...  # [n_params]
-    def inputs(self, x: Tensor, engine_rows: list[IndexArray]) -> Tensor: ...
-    def predict(self, params: Tensor, inputs: Tensor) -> Tensor: ...  # [k, P] -> [k, rows]
+
+    def initial_params(self, seed: int) -> Tensor:
+        """Seeded initial weights [n_params]: every model of a set starts from these."""
+        ...
+
+    def inputs(self, x: Tensor, engine_rows: list[IndexArray]) -> Tensor:
+        """Model inputs [rows, ...] from standardized features x [rows, features], given each
+        engine's positions in x in cycle order (a window reads only its own engine's past)."""
+        ...
+
+    def predict(self, params: Tensor, inputs: Tensor) -> Tensor:
+        """Standardized predictions of many models: params [k, n_params] -> [k, rows]."""
+        ...
+
     def stages(
         self,
         data: ProtocolData,
@@ -61,9 +77,18 @@ class Family(Protocol):
         node_rows: list[IndexArray],
         adam: AdamConfig,
         trainer: str,
-    ) -> tuple[Stage, Stage]: ...  # (centralized: one node with every row, the nodes)
-    def to_state(self, params: Tensor) -> dict[str, Tensor]: ...  # [*lead, P] -> named
-    def from_state(self, state: dict[str, Tensor], lead: tuple[int, ...]) -> Tensor: ...
+    ) -> tuple[Stage, Stage]:
+        """(one node holding every row of `node_rows`, the nodes), bound to the family's trainer
+        ("vectorized" or "loop"); y [protocol rows] is the standardized target."""
+        ...
+
+    def to_state(self, params: Tensor) -> dict[str, Tensor]:
+        """Flat [*lead, n_params] -> the module's named tensors [*lead, *shape] (for files)."""
+        ...
+
+    def from_state(self, state: dict[str, Tensor], lead: tuple[int, ...]) -> Tensor:
+        """The inverse of `to_state`; a ValueError names any missing or misshapen tensor."""
+        ...
 
 
 class FF09Family:
