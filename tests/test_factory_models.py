@@ -127,6 +127,16 @@ def test_ff09_federated_is_the_engines_fedavg_over_all_80_nodes(
     torch.testing.assert_close(ff09_models.params["federated"], federation.global_params)
 
 
+def test_the_reference_loop_trains_the_same_factory_models(runs: Runs) -> None:
+    """One round of everything with the per-node loop (plain modules, torch.optim.Adam) gives the
+    vectorized trainer's models: centralized, federated and all 80 local ones."""
+    cfg = FactoryModelsConfig(model="window", rounds=1, centralized_epochs=1)
+    vectorized = train_factory_models(runs, cfg)
+    loop = train_factory_models(runs, cfg.model_copy(update={"trainer": "loop"}))
+    for name in ("centralized", "federated", "local"):
+        torch.testing.assert_close(loop.params[name], vectorized.params[name], atol=1e-5, rtol=1e-4)
+
+
 def test_predictions_are_the_scored_ones(models: FactoryModels, runs: Runs) -> None:
     preds = models.predict(runs, models.test_engines)
     index = {e: i for i, e in enumerate(runs.engine_ids)}
