@@ -89,6 +89,7 @@ export function createStore() {
       ghost: tick.map((_, i) => ghost[i] ?? null),
     };
     while (game.history.tick.length > HISTORY_CAP) thinHistory(game.history);
+    anchorGhost(game.history, msg.state);
     historyDirty = true;
     emit("snapshot", { configChanged, modelsChanged });
     emit("state", msg.state);
@@ -106,6 +107,7 @@ export function createStore() {
         h.names.forEach((name, i) => h.series[i].push(p.profit[name] ?? null));
         h.ghost.push(p.ghost ?? null);
         if (h.tick.length > HISTORY_CAP) thinHistory(h);
+        anchorGhost(h, msg.state);
         historyDirty = true;
       }
     }
@@ -152,6 +154,17 @@ export function createStore() {
   }
 
   return { game, stats, subscribe, ingest, setConnection, schedule };
+}
+
+// The ghost is the player's factory as it stood at `since_tick`: its line starts from the
+// player's profit there (the tick's history point was recorded before the ghost existed).
+function anchorGhost(h, state) {
+  const ghost = state.ghost;
+  if (!ghost || h.anchoredAt === ghost.since_tick) return;
+  h.anchoredAt = ghost.since_tick;
+  const i = h.tick.lastIndexOf(ghost.since_tick);
+  const p = state.factories.findIndex((f) => f.is_player);
+  if (i >= 0 && p >= 0 && h.ghost[i] == null) h.ghost[i] = h.series[p][i];
 }
 
 function thinHistory(h) {

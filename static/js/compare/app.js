@@ -145,11 +145,11 @@ function renderResult() {
   if (mine) setText(you, youSentence(result, mine));
   else if (page.node != null) setText(you, `There is no factory node ${page.node} here.`);
   renderLegend(result, mine);
+  setHidden($("cmp-results"), false); // shown before drawing: the canvas takes its size
   chartBox.style.height = `${chartHeight(result.seeds.length)}px`;
   setAttr(chartBox, "aria-label", chartLabel(result, mine));
   draw();
   renderTable($("cmp-table-head"), $("cmp-table-body"), result, node);
-  setHidden($("cmp-results"), false);
 }
 
 function renderLegend(result, mine) {

@@ -84,6 +84,23 @@ export function mountSeason(store, send) {
     returnFocus = null;
     if (target && target !== document.body && target.isConnected) target.focus();
   });
+  // Tab and Shift+Tab cycle through the dialog's controls (the page behind it is inert).
+  dialog.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab") return;
+    const items = [...dialog.querySelectorAll("a[href], button, input, select")].filter(
+      (x) => !x.disabled && x.checkVisibility(),
+    );
+    if (!items.length) return;
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (e.shiftKey && document.activeElement === first) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  });
   keep.addEventListener("click", () => {
     close();
     send({ type: "resume" });
