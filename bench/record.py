@@ -20,7 +20,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"  # tracked: what the README's tables come from, nothing else
-PUBLISHED = ("quality", "speed", "scaling_cpu")
+PUBLISHED = ("quality", "speed", "scaling_cpu", "compare")
 
 Json = dict[str, Any]
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 SCRATCH = ROOT / "runs" / "bench"  # untracked (.gitignore: /runs/)
 # The settings the README's tables were measured with, and the files they come from.
 README_SETTINGS = {"seeds": "0-4", "sizes": "80,800,8000", "device": "cpu"}
-STAGES = ("speed", "scaling", "quality")
+STAGES = ("speed", "scaling", "quality", "compare")
 console = Console()
 
 
@@ -225,7 +225,8 @@ def main(
         typer.Option(help="fast dry run of every stage: seed 0, 1 round, sizes 80 and 160"),
     ] = False,
     only: Annotated[
-        str, typer.Option(help="the stages to run, comma-separated: speed, scaling, quality")
+        str,
+        typer.Option(help="the stages to run, comma-separated: speed, scaling, quality, compare"),
     ] = ",".join(STAGES),
 ) -> None:
     """Run every benchmark and save JSON results (to runs/bench/ unless --out or --publish)."""
@@ -261,6 +262,12 @@ def main(
     if "quality" in stages:
         result = quality(list(range(lo, hi + 1)), rounds=1 if quick else 10)
         written += save("quality", {**result, "quick": quick}, out, device, publish)
+    if "compare" in stages:
+        from bench.compare import compare_bench
+
+        seed_list = [0] if quick else list(range(lo, hi + 1))
+        result = compare_bench(seed_list, 1000 if quick else 5000, out / "models", console)
+        written += save("compare", {**result, "quick": quick}, out, device, publish)
     for path in written:
         console.print(f"wrote {path}")
 

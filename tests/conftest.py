@@ -54,9 +54,24 @@ def game_artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def game_models(game_artifacts_dir: Path, runs: Runs):
-    """The game's held-out engines with every model's predictions: the default factory models
-    (window family, seed 0) trained once per test session by the real pipeline."""
+def window_models(runs: Runs, game_artifacts_dir: Path):
+    """The game's default factory models (window family, seed 0): trained once per test session
+    by the real pipeline and cached where the game looks for them."""
+    from app.bridge import models_dir
+    from fl_engine.factory_models import (
+        FactoryModelsConfig,
+        save_factory_models,
+        train_factory_models,
+    )
+
+    models = train_factory_models(runs, FactoryModelsConfig(seed=0, model="window"))
+    save_factory_models(models, models_dir(game_artifacts_dir, "window", 0))
+    return models
+
+
+@pytest.fixture(scope="session")
+def game_models(window_models, game_artifacts_dir: Path, runs: Runs):
+    """The game's held-out engines with every model's predictions, from `window_models`."""
     from app.bridge import game_models_for
 
     return game_models_for(runs, game_artifacts_dir, 0, "window")

@@ -1,7 +1,7 @@
 """The game's factory models on the real data: every factory's local model, FedAvg over all 80
 factories and a centralized reference, for both model families.
 
-The two fixtures are the real default models (seed 0), trained once per session.
+The fixtures are the real default models (seed 0), trained once per session (`window_models`\nin conftest.py is also the game's).
 """
 
 from __future__ import annotations
@@ -49,11 +49,6 @@ def ff09_trained(runs: Runs) -> tuple[FactoryModels, Events]:
 @pytest.fixture(scope="session")
 def ff09_models(ff09_trained: tuple[FactoryModels, Events]) -> FactoryModels:
     return ff09_trained[0]
-
-
-@pytest.fixture(scope="session")
-def window_models(runs: Runs) -> FactoryModels:
-    return train_factory_models(runs, FactoryModelsConfig(model="window"))
 
 
 @pytest.fixture(params=["ff09", "window"])
