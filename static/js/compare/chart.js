@@ -92,8 +92,12 @@ export function drawCompare(canvas, result, node) {
     ctx.stroke();
     ctx.fillText(`${t}%`, px, plot.bottom + 12);
   }
-  ctx.fillText("profit, % of the oracle's (100% = maintained on every engine's last cycle)",
-    (plot.left + plot.right) / 2, plot.bottom + 26);
+  const captions = [
+    "profit, % of the oracle's (100% = maintained on every engine's last cycle)",
+    "profit, % of the oracle's",
+  ];
+  const caption = captions.find((c) => ctx.measureText(c).width <= width - 8) || captions[1];
+  ctx.fillText(caption, width / 2, plot.bottom + 26);
   ctx.textAlign = "right";
   for (const row of L.rows) {
     ctx.fillText(`seed ${row.seed}`, plot.left - 8, (row.y0 + row.y1) / 2);
