@@ -6,10 +6,10 @@ and argument errors answer at once.
 
 from __future__ import annotations
 
-from app.cli import compare, data, serve, train
+from app.cli import benchmark, compare, data, serve, train
 from app.cli.common import app
 
-__all__ = ["app", "compare", "data", "main", "serve", "train"]
+__all__ = ["app", "benchmark", "compare", "data", "main", "serve", "train"]
 
 
 def main() -> None:
