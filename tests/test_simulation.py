@@ -455,7 +455,12 @@ def test_on_the_held_out_engines_federated_beats_the_factories_local_models(game
     print(f"\nprofit as a percentage of the oracle's: {report}")
     assert len(local) == 80
     assert p["corrective"] < p["preventative"] < np.median(local) < p["federated"] < 100, report
-    assert np.mean(local < p["federated"]) >= 0.9, report
+    assert p["federated"] - np.median(local) > 20, report
+    assert np.mean(local < p["federated"]) >= 0.8, report
+    # The issue's target, where decisions are made: federated late-life RMSE below that of at
+    # least 90% of the factories' own local models.
+    lates = [f["late_life_rmse"] for f in game_models.metrics["factories"]]
+    assert np.mean(np.asarray(lates) > game_models.metrics["federated_late_life_rmse"]) >= 0.9
 
 
 def test_the_oracle_maintains_on_the_last_cycle_not_before():
