@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -55,13 +55,13 @@ class BenchmarkConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subset: str = "FD001"
+    subset: Literal["FD001", "FD002", "FD003", "FD004"] = "FD001"
     seed: int = 0
     model: ModelFamily = "window"
     n_nodes: int | None = Field(default=None, ge=1, description="None: `FEDERATION_SIZES`")
     rounds: int | None = Field(default=None, ge=1)
     centralized_epochs: int | None = Field(default=None, ge=1)
-    trainer: str = "vectorized"
+    trainer: Literal["vectorized", "loop"] = "vectorized"
 
     def training(self) -> FactoryModelsConfig:
         """The factory models' settings these stand for (the family's defaults filled in)."""
@@ -104,6 +104,8 @@ def run_benchmark(
 
 def _run(data: BenchmarkData, cfg: BenchmarkConfig, tick: Progress) -> BenchmarkResult:
     start = time.perf_counter()
+    if cfg.subset != data.subset:
+        raise ValueError(f"the settings are for {cfg.subset} but the data is {data.subset}")
     train = cfg.training()
     pd = data.protocol
     if train.n_nodes > len(pd.train_engines):

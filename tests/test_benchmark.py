@@ -156,3 +156,9 @@ def test_cli_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
 def test_cli_missing_data_dir_is_refused(tmp_path: Path) -> None:
     done = _tycoon("benchmark", "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path / "no"))
     assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_settings_for_another_subset_are_refused_before_training() -> None:
+    data = load_benchmark(EMBEDDED_DATA_DIR, "FD001")
+    with pytest.raises(ValueError, match="for FD003 but the data is FD001"):
+        run_benchmark(data, BenchmarkConfig(subset="FD003", rounds=1))
