@@ -264,7 +264,8 @@ def test_the_season_results_dialog(dash: tb.Dashboard, server_url: str) -> None:
     )
     link = dash.by_id("season-compare")
     assert link.get_attribute("href") == f"/compare?node={player['node']}"
-    tb.check_contrast(dash, "season dialog")
+    checked = " ".join(r["text"] for r in tb.check_contrast(dash, "season dialog"))
+    assert "Keep playing" in checked and "Had you stayed" in checked
 
     # Escape closes it; the game stays paused; focus goes back.
     page.keyboard.press("Escape")
@@ -353,5 +354,6 @@ def test_the_compare_link_opens_compare_marking_the_players_node(dash: tb.Dashbo
         ]
     finally:
         tb.close_dashboard(other)
-    # The game went on in its own tab.
-    assert dash.state()["tick"] >= 0 and page.evaluate("window.__tycoon.connection.open")
+    # The game keeps its place in its own tab: the same session, still connected.
+    assert page.evaluate("window.__tycoon.stats.snapshots") == 1
+    assert page.evaluate("window.__tycoon.connection.open")
