@@ -38,6 +38,7 @@ const page = {
   result: null, // the latest result frame
   error: null,
   frames: [], // types of the frames received, in order (for tests and the curious)
+  chart: null, // what the chart drew: {you: the player's marks, rows, lines}
 };
 window.__compare = page;
 
