@@ -57,7 +57,7 @@ def benchmark(
             rounds=rounds,
             centralized_epochs=centralized_epochs,
         )
-        result = run_benchmark(data, cfg, _progress, threads=None)
+        result = run_benchmark(data, cfg, _progress)  # 1 thread: see fl_engine.threads
         write_benchmark(result, out)
     except (DataError, ValueError, OSError) as exc:
         fail(str(exc))
