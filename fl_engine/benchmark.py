@@ -27,13 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fl_engine.arrays import FloatArray, IndexArray
 from fl_engine.benchmark_data import FEDERATION_SIZES, BenchmarkData
-from fl_engine.factory_training import Progress
+from fl_engine.factory_training import Progress, train_stages
 from fl_engine.factory_types import FactoryModelsConfig, ModelFamily
-from fl_engine.local_training import AdamConfig
 from fl_engine.metrics import phm08_score, rmse
 from fl_engine.model_families import family_of
-from fl_engine.partition import iid
-from fl_engine.rounds import RoundsResult, Stage, train_rounds
 from fl_engine.threads import torch_threads
 from fl_engine.window import RUL_CAP
 
@@ -114,42 +111,11 @@ def _run(data: BenchmarkData, cfg: BenchmarkConfig, tick: Progress) -> Benchmark
             f"{len(pd.train_engines)}"
         )
     family = family_of(train.model, {"n_features": pd.n_features})
-    target = family.target_scale(pd)
-    rng = np.random.default_rng(train.seed)
-    partition = iid(pd.train_engines, pd.engine_groups(), train.n_nodes, rng)
-    node_rows = [pd.rows_of(p) for p in partition]
-    init = family.initial_params(train.seed)
-    pooled, nodes = family.stages(
-        pd, target.encode(pd.runs.rul), node_rows, AdamConfig(lr=train.lr), train.trainer
-    )
     seconds = {"prepare": time.perf_counter() - start}
-
-    def run(
-        name: str, stage: Stage, rounds: int, epochs: int, batch: int, seed: int
-    ) -> RoundsResult:
-        t = time.perf_counter()
-        tick(name, 0, rounds)
-        result = train_rounds(
-            stage,
-            init,
-            rounds,
-            epochs,
-            batch,
-            torch.Generator().manual_seed(seed),
-            pd.runs.n_rows,
-            name == "federated",
-            on_round=lambda done, params: tick(name, done, rounds),
-        )
-        seconds[name] = time.perf_counter() - t
-        return result
-
-    # the same stages, batches and seeds as `factory_training`: local draws federated's batches
-    epochs = train.centralized_epochs or train.rounds * train.local_epochs
-    central = run("centralized", pooled, epochs, 1, train.centralized_batch_size, train.seed + 1)
-    fed = run(
-        "federated", nodes, train.rounds, train.local_epochs, train.batch_size, train.seed + 2
-    )
-    local = run("local", nodes, train.rounds, train.local_epochs, train.batch_size, train.seed + 2)
+    # the same deal, stages, batches and seeds as the game's factory models
+    trained = train_stages(pd, family, train, tick, seconds)
+    target, partition = trained.target, trained.partition
+    central, fed, local = trained.centralized, trained.federated, trained.local
 
     t = time.perf_counter()
     tick("evaluate", 0, 1)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from fl_engine.factory_types import FactoryModels, FactoryModelsConfig, FeatureS
 from fl_engine.features import ProtocolData, prepare_protocol
 from fl_engine.local_training import AdamConfig
 from fl_engine.metrics import LATE_LIFE_RUL, late_life_rmse, rmse
-from fl_engine.model_families import Family, family_of
+from fl_engine.model_families import Family, TargetScale, family_of
 from fl_engine.partition import iid
 from fl_engine.rounds import RoundsResult, Stage, train_rounds
 from fl_engine.threads import torch_threads
@@ -97,6 +97,66 @@ def train_factory_models(
         return _train(runs, cfg, progress)
 
 
+@dataclass
+class TrainedStages:
+    """The three stages' results, with the deal of engines and the target scale they used."""
+
+    partition: list[IndexArray]  # engines of each factory
+    target: TargetScale
+    centralized: RoundsResult
+    federated: RoundsResult
+    local: RoundsResult
+
+
+def train_stages(
+    data: ProtocolData,
+    family: Family,
+    cfg: FactoryModelsConfig,
+    tick: Progress,
+    seconds: dict[str, float],
+    after_round: Callable[[str, Tensor], None] | None = None,
+) -> TrainedStages:
+    """Centralized, federated over every factory, and every factory alone, from one seeded start.
+
+    Shared by the game's models and `benchmark`, so both deal engines, seed minibatches and count
+    epochs the same way. `after_round(stage, params)` runs after each round, before `tick`."""
+    target = family.target_scale(data)
+    rng = np.random.default_rng(cfg.seed)
+    partition = iid(data.train_engines, data.engine_groups(), cfg.n_nodes, rng)
+    node_rows: list[IndexArray] = [data.rows_of(p) for p in partition]
+    init = family.initial_params(cfg.seed)
+    adam = AdamConfig(lr=cfg.lr)
+    pooled, nodes = family.stages(data, target.encode(data.runs.rul), node_rows, adam, cfg.trainer)
+
+    def run(
+        name: str, stage: Stage, rounds: int, epochs: int, batch: int, seed: int, average: bool
+    ) -> RoundsResult:
+        def on_round(done: int, params: Tensor) -> None:
+            if after_round is not None:
+                after_round(name, params)
+            tick(name, done, rounds)
+
+        t = time.perf_counter()
+        tick(name, 0, rounds)
+        generator = torch.Generator().manual_seed(seed)
+        result = train_rounds(
+            stage, init, rounds, epochs, batch, generator, data.runs.n_rows, average, on_round
+        )
+        seconds[name] = time.perf_counter() - t
+        return result
+
+    pooled_epochs = cfg.centralized_epochs or cfg.rounds * cfg.local_epochs
+    central = run(
+        "centralized", pooled, pooled_epochs, 1, cfg.centralized_batch_size, cfg.seed + 1, False
+    )
+    # local draws the same minibatches as federated: the two differ only in the averaging
+    federated = run(
+        "federated", nodes, cfg.rounds, cfg.local_epochs, cfg.batch_size, cfg.seed + 2, True
+    )
+    local = run("local", nodes, cfg.rounds, cfg.local_epochs, cfg.batch_size, cfg.seed + 2, False)
+    return TrainedStages(partition, target, central, federated, local)
+
+
 def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> FactoryModels:
     tick = progress or (lambda stage, done, total: None)
     seconds: dict[str, float] = {}
@@ -108,55 +168,21 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
             f"the protocol has {len(data.train_engines)}"
         )
     family = family_of(cfg.model)
-    target = family.target_scale(data)
-    partition = iid(
-        data.train_engines, data.engine_groups(), cfg.n_nodes, np.random.default_rng(cfg.seed)
-    )
-    node_rows: list[IndexArray] = [data.rows_of(p) for p in partition]
-    init = family.initial_params(cfg.seed)
-    adam = AdamConfig(lr=cfg.lr)
-    pooled, nodes = family.stages(data, target.encode(runs.rul), node_rows, adam, cfg.trainer)
+    scale = family.target_scale(data)  # the one `train_stages` trains against
     test = _TestSet(data, family)
     seconds["prepare"] = time.perf_counter() - t0
-
-    def run(
-        name: str, stage: Stage, rounds: int, epochs: int, batch: int, seed: int, average: bool
-    ) -> RoundsResult:
-        t = time.perf_counter()
-        tick(name, 0, rounds)
-        result = train_rounds(
-            stage,
-            init,
-            rounds,
-            epochs,
-            batch,
-            torch.Generator().manual_seed(seed),
-            runs.n_rows,
-            average,
-            on_round=lambda done, params: after_round(name, rounds, done, params),
-        )
-        seconds[name] = time.perf_counter() - t
-        return result
-
     curves: dict[str, list[float]] = {}
 
-    def after_round(name: str, rounds: int, done: int, params: Tensor) -> None:
+    def after_round(name: str, params: Tensor) -> None:
         """Test RMSE and late-life RMSE of the pooled and the federated model after each round."""
         if name != "local":
-            s = test.scores(params[:1], target.to_cycles)
+            s = test.scores(params[:1], scale.to_cycles)
             curves.setdefault(f"{name}_curve", []).append(s["rmse"][0])
             curves.setdefault(f"{name}_late_life_curve", []).append(s["late_life_rmse"][0])
-        tick(name, done, rounds)
 
-    pooled_epochs = cfg.centralized_epochs or cfg.rounds * cfg.local_epochs
-    central = run(
-        "centralized", pooled, pooled_epochs, 1, cfg.centralized_batch_size, cfg.seed + 1, False
-    )
-    # local draws the same minibatches as federated: the two differ only in the averaging
-    federated = run(
-        "federated", nodes, cfg.rounds, cfg.local_epochs, cfg.batch_size, cfg.seed + 2, True
-    )
-    local = run("local", nodes, cfg.rounds, cfg.local_epochs, cfg.batch_size, cfg.seed + 2, False)
+    trained = train_stages(data, family, cfg, tick, seconds, after_round)
+    target, partition = trained.target, trained.partition
+    central, federated, local = trained.centralized, trained.federated, trained.local
 
     t = time.perf_counter()
     tick("evaluate", 0, 1)
