@@ -23,7 +23,8 @@ def serve(
     artifacts: Annotated[
         Path | None,
         typer.Option(
-            help="trained models, trained and cached here if missing [default: artifacts]"
+            help="trained models: cached here; if missing, the shipped defaults or trained "
+            "[default: artifacts]"
         ),
     ] = None,
     model: Annotated[
@@ -41,6 +42,7 @@ def serve(
     from app.web.server import PortBusyError
     from app.web.server import serve as run_server
     from app.web.settings import Settings
+    from app.web.store import StoreError
     from fl_engine.artifacts import ArtifactError
     from fl_engine.data import DataError
 
@@ -56,7 +58,10 @@ def serve(
         settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
         fail(f"invalid setting {first_error(exc)}")
+    if settings.artifacts_dir.exists() and not settings.artifacts_dir.is_dir():
+        # checked here, before the port: a file there is a typo, not a place to cache models in
+        fail(f"--artifacts {settings.artifacts_dir} is a file, not a directory")
     try:
         run_server(settings, load_game_models)
-    except (DataError, ArtifactError, PortBusyError, ValueError) as exc:
+    except (DataError, ArtifactError, PortBusyError, StoreError, ValueError) as exc:
         fail(str(exc))

@@ -42,12 +42,7 @@ class ProfitHistory:
     def record(self, state: GameState) -> ProfitPoint:
         """Append the state's profits (once per tick: a repeated tick is not appended again)."""
         point = ProfitPoint.of(state)
-        if self._ticks and self._ticks[-1] >= state.tick:
-            return point
-        self._ticks.append(state.tick)
-        self._ghost.append(point.ghost)
-        for name, profit in point.profit.items():
-            self._profits.setdefault(name, deque(maxlen=self._limit)).append(profit)
+        self.append(point)
         return point
 
     @property
@@ -61,3 +56,29 @@ class ProfitHistory:
     @property
     def profits(self) -> dict[str, list[float]]:
         return {name: list(values) for name, values in self._profits.items()}
+
+    def append(self, point: ProfitPoint) -> None:
+        """Append a point (once per tick: a repeated tick is not appended again)."""
+        if self._ticks and self._ticks[-1] >= point.tick:
+            return
+        self._ticks.append(point.tick)
+        self._ghost.append(point.ghost)
+        for name, profit in point.profit.items():
+            self._profits.setdefault(name, deque(maxlen=self._limit)).append(profit)
+
+    @property
+    def last_tick(self) -> int | None:
+        return self._ticks[-1] if self._ticks else None
+
+    def since(self, tick: int | None) -> list[ProfitPoint]:
+        """The points after `tick` (all of them for None), oldest first: what a frame appends."""
+        points: list[ProfitPoint] = []
+        names = list(self._profits)
+        for k in range(len(self._ticks) - 1, -1, -1):
+            at = self._ticks[k]
+            if tick is not None and at <= tick:
+                break
+            profit = {name: self._profits[name][k] for name in names}
+            points.append(ProfitPoint(at, profit, self._ghost[k]))
+        points.reverse()
+        return points

@@ -1,82 +1,84 @@
-"""Running one game session over one websocket: receive commands, tick on time, send frames.
+"""One websocket watching (and driving) one game: commands in, snapshot and delta frames out.
 
-Three asyncio tasks share the session (safely: they only touch it between awaits):
-- the ticker plays ticks at the session's pace;
-- the receiver parses client messages and applies commands;
-- the sender writes frames from an `Outbox`.
-The outbox keeps snapshots and error frames in order (and bounded: a client that sends faster than
-it reads is slowed down), but holds at most one state frame, the latest: a slow client skips
-states instead of queueing them, so memory stays flat at any speed.
+Two tasks per connection, sharing its state between awaits only:
+- the receiver parses messages: acks move the frame window, commands go to the game (through a
+  token bucket), and anything malformed becomes an error frame;
+- the sender writes queued error frames, a snapshot when one is due, and otherwise one delta
+  from the last state it sent to the game's latest, at most `frame_window` frames ahead of the
+  client's acks. A slow client therefore never gets a backlog: it skips states, and its next
+  delta brings it straight to the latest one. Memory per connection stays flat at any speed.
+The game's ticker is not here: it belongs to the game (`app.web.live`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
+from collections.abc import MutableMapping
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.game.progress import GameRuleError
 from app.web.commands import CommandError, parse_command
-from app.web.pacing import TickSchedule
-from app.web.schemas import ErrorFrame, ServerFrame, SnapshotFrame, TickFrame
-from app.web.session import GameSession
+from app.web.delta import diff
+from app.web.frames import delta_frame, error_frame, factory_names, snapshot_frame
+from app.web.live import LiveGame
+from app.web.rate_limit import TokenBucket
+from app.web.registry import GameRegistry, Joined
+from app.web.schemas import Ack, GameConfig, ModelMetrics
+from app.web.state_view import View
 
-# Ordered frames (snapshots, errors) waiting to be sent before the receiver waits for the client.
-_MAX_ORDERED_FRAMES = 32
-# If the ticker falls this many seconds behind (slow machine), it stops trying to catch up.
-_MAX_LAG_S = 1.0
-
-
-class Outbox:
-    """Frames waiting for the sender: ordered ones first, then the latest state."""
-
-    def __init__(self) -> None:
-        self._ordered: asyncio.Queue[ServerFrame] = asyncio.Queue(maxsize=_MAX_ORDERED_FRAMES)
-        self._latest: TickFrame | None = None
-        self._wake = asyncio.Event()
-
-    async def put_ordered(self, frame: SnapshotFrame | ErrorFrame) -> None:
-        """Queue a frame that must arrive; a snapshot supersedes any state not yet sent."""
-        if isinstance(frame, SnapshotFrame):
-            self._latest = None
-        await self._ordered.put(frame)
-        self._wake.set()
-
-    def put_latest(self, frame: TickFrame) -> None:
-        """Offer a state; it replaces any state the client has not been sent yet."""
-        self._latest = frame
-        self._wake.set()
-
-    async def next(self) -> ServerFrame:
-        """The next frame to send, waiting for one if there is none."""
-        while True:
-            if not self._ordered.empty():
-                return self._ordered.get_nowait()
-            if self._latest is not None:
-                frame, self._latest = self._latest, None
-                return frame
-            self._wake.clear()
-            await self._wake.wait()
+# Error frames waiting to be sent; beyond this the oldest are dropped (a flood of bad messages).
+_MAX_ERRORS = 32
+# A client this many history points behind gets a snapshot instead of a huge delta.
+_MAX_POINTS_PER_DELTA = 1000
 
 
 class Connection:
-    """One websocket client playing one `GameSession`."""
+    """One websocket client of one game."""
 
-    def __init__(self, websocket: WebSocket, session: GameSession, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        registry: GameRegistry,
+        config: GameConfig,
+        models: ModelMetrics,
+    ) -> None:
+        settings = registry.settings
         self.websocket = websocket
-        self.session = session
-        self.max_message_bytes = max_message_bytes
-        self.outbox = Outbox()
-        self._pace_changed = asyncio.Event()
+        self.registry = registry
+        self.config = config
+        self.models = models
+        self.max_message_bytes = settings.max_message_bytes
+        self.window = settings.frame_window
+        self.bucket = TokenBucket(settings.commands_per_second, settings.command_burst)
+        self._wake = asyncio.Event()
+        self._errors: deque[bytes] = deque(maxlen=_MAX_ERRORS)
+        self._snapshot_due = True
+        self._seq = 0  # frames sent
+        self._acked = 0  # highest seq the client acknowledged
+        self._sent_view: View | None = None
+        self._sent_version = -1
+        self._sent_tick: int | None = None
+        self._joined: Joined | None = None
 
-    async def run(self) -> None:
+    # ---------------------------------------------------------------- Watcher
+
+    def game_changed(self, restarted: bool) -> None:
+        if restarted:
+            self._snapshot_due = True
+        self._wake.set()
+
+    # ---------------------------------------------------------------- running
+
+    async def run(self, joined: Joined) -> None:
         """Play until the client goes away (or the server shuts down)."""
-        await self.outbox.put_ordered(self.session.snapshot())
+        self._joined = joined
         tasks = [
             asyncio.create_task(self._send(), name="game-sender"),
             asyncio.create_task(self._receive(), name="game-receiver"),
-            asyncio.create_task(self._tick(), name="game-ticker"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -91,56 +93,112 @@ class Connection:
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                     await task
 
+    @property
+    def game(self) -> LiveGame:
+        assert self._joined is not None
+        return self._joined.game
+
+    # ---------------------------------------------------------------- sending
+
     async def _send(self) -> None:
         while True:
-            frame = await self.outbox.next()
-            await self.websocket.send_text(frame.model_dump_json())
+            while self._errors:
+                await self._write(self._errors.popleft())
+            if self._snapshot_due:
+                await self._send_snapshot()
+            elif self._delta_wanted():
+                await self._send_delta()
+            else:
+                self._wake.clear()
+                await self._wake.wait()
+
+    def _delta_wanted(self) -> bool:
+        return (
+            self.game.session.version != self._sent_version
+            and self._seq - self._acked < self.window
+        )
+
+    async def _send_snapshot(self) -> None:
+        joined = self._joined
+        assert joined is not None
+        self._snapshot_due = False
+        session = self.game.session
+        self._seq += 1
+        first = self._sent_view is None
+        data, view = snapshot_frame(
+            session,
+            self.config,
+            self.models,
+            seq=self._seq,
+            session_id=self.game.session_id,
+            resumed=joined.resumed and first,
+            notice=joined.notice if first else None,
+        )
+        self._remember(view)
+        await self._write(data)
+
+    async def _send_delta(self) -> None:
+        session = self.game.session
+        points = session.history.since(self._sent_tick)
+        if len(points) > _MAX_POINTS_PER_DELTA:
+            await self._send_snapshot()
+            return
+        view = session.view()
+        patch = diff(self._sent_view, view) or {}
+        self._seq += 1
+        data = delta_frame(self._seq, view["tick"], patch, points, factory_names(view))
+        self._remember(view)
+        await self._write(data)
+
+    def _remember(self, view: View) -> None:
+        self._sent_view = view
+        self._sent_version = self.game.session.version
+        self._sent_tick = self.game.session.history.last_tick
+
+    async def _write(self, data: bytes) -> None:
+        await self.websocket.send({"type": "websocket.send", "text": data.decode()})
+
+    # ---------------------------------------------------------------- receiving
 
     async def _receive(self) -> None:
         while True:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            text = message.get("text")
+            self._on_message(message)
+
+    def _on_message(self, message: MutableMapping[str, Any]) -> None:
+        text = message.get("text")
+        try:
             if text is None:
-                await self._error("binary messages are not accepted: send commands as JSON text")
-                continue
-            try:
-                command = parse_command(text, self.max_message_bytes)
-                reply = self.session.handle(command)
-            except (CommandError, GameRuleError) as exc:
-                await self._error(str(exc))
-                continue
-            if isinstance(reply.frame, SnapshotFrame):
-                await self.outbox.put_ordered(reply.frame)
-            else:
-                self.outbox.put_latest(reply.frame)
-            if reply.pace_changed:
-                self._pace_changed.set()
+                raise CommandError("binary messages are not accepted: send commands as JSON text")
+            command = parse_command(text, self.max_message_bytes)
+        except CommandError as exc:
+            self._refuse(str(exc))
+            return
+        if isinstance(command, Ack):  # acks are not rate-limited: they only allow frames
+            self._acked = max(self._acked, min(command.seq, self._seq))
+            self._wake.set()
+            return
+        if not self.bucket.take():
+            report = self.bucket.report()
+            if report is not None:
+                self._error(report)
+            return
+        try:
+            outcome = self.game.session.handle(command)
+        except GameRuleError as exc:
+            self._error(str(exc))
+            return
+        self.game.changed(outcome)
 
-    async def _error(self, message: str) -> None:
-        await self.outbox.put_ordered(ErrorFrame(message=message))
+    def _refuse(self, message: str) -> None:
+        """A malformed message: an error frame, within the rate limit (a flood is counted)."""
+        if self.bucket.take():
+            self._error(message)
+        elif (report := self.bucket.report()) is not None:
+            self._error(report)
 
-    async def _tick(self) -> None:
-        schedule = TickSchedule(asyncio.get_running_loop().time, _MAX_LAG_S)
-        while True:
-            interval = self.session.tick_interval
-            if interval is None:  # paused: wait for a pace command
-                await self._pace_changed.wait()
-                self._pace_changed.clear()
-                schedule.restart()
-                continue
-            wait = schedule.next_wait(interval)
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
-            # (CPython gh-86296), which would leave this task ticking after its client left.
-            try:
-                async with asyncio.timeout(wait):
-                    await self._pace_changed.wait()
-            except TimeoutError:
-                # A command may have changed the pace after the timer fired but before this
-                # task resumed: then the loop starts over instead of playing a stale tick.
-                if not self._pace_changed.is_set() and self.session.tick_interval is not None:
-                    self.outbox.put_latest(self.session.tick())
-            else:  # new pace: start timing afresh from now
-                self._pace_changed.clear()
-                schedule.restart()
+    def _error(self, message: str) -> None:
+        self._errors.append(error_frame(message))
+        self._wake.set()

@@ -1,34 +1,53 @@
-"""When a session's next tick is due: a deadline schedule on a clock that tests can drive.
+"""How many ticks a game owes and when to wake up next, on a clock tests can drive.
 
-Deadlines advance by the interval from the previous deadline, not from "now", so a session at
-50 ticks/s plays 50 ticks a second even though each tick takes some time. A schedule that falls
-more than `max_lag_s` behind (a busy machine) stops trying to catch up instead of bursting.
+Ticks are counted from when the pace was last set, not from the previous wake-up, so a game at
+50 ticks/s plays 50 ticks a second however late each wake-up is. Frames are capped at
+`frames_per_second`: at high speed a wake-up plays the 2-3 ticks that came due since the last.
+A game that falls more than `max_lag_s` behind (a busy machine) drops that backlog instead of
+bursting through it.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
 Clock = Callable[[], float]
 
 
-class TickSchedule:
-    """The deadline of the next tick."""
+class TickClock:
+    """The ticks due at a given speed since the pace was last set."""
 
-    def __init__(self, clock: Clock = time.monotonic, max_lag_s: float = 1.0) -> None:
+    def __init__(
+        self, clock: Clock = time.monotonic, frames_per_second: float = 20.0, max_lag_s: float = 1.0
+    ) -> None:
         self._clock = clock
+        self._frame_interval = 1.0 / frames_per_second
         self._max_lag_s = max_lag_s
-        self._deadline = clock()
+        self.restart()
 
     def restart(self) -> None:
-        """Time afresh from now (after a change of pace)."""
-        self._deadline = self._clock()
+        """Count afresh from now (after a change of pace)."""
+        self._start = self._last_wake = self._clock()
+        self._played = 0
 
-    def next_wait(self, interval: float) -> float:
-        """Move the deadline one `interval` on; the seconds to wait from now until it."""
-        self._deadline += interval
+    def wait(self, speed: float) -> float:
+        """Seconds until the next wake-up: the next tick's time, but no sooner than a frame."""
         now = self._clock()
-        if self._deadline < now - self._max_lag_s:
-            self._deadline = now
-        return max(0.0, self._deadline - now)
+        next_tick = self._start + (self._played + 1) / speed
+        next_frame = self._last_wake + self._frame_interval
+        return max(0.0, next_tick - now, next_frame - now)
+
+    def due(self, speed: float) -> int:
+        """Ticks to play now (and count them as played)."""
+        now = self._clock()
+        self._last_wake = now
+        target = math.floor((now - self._start) * speed + 1e-9)
+        owed = target - self._played
+        cap = max(1, math.ceil(speed * self._max_lag_s))
+        if owed > cap:  # too far behind: let the backlog go
+            self._played = target - cap
+            owed = cap
+        self._played += max(0, owed)
+        return max(0, owed)

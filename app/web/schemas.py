@@ -1,15 +1,15 @@
 """The websocket (and HTTP API) contract: every message in and out is one of these models.
 
 The dashboard is written against these field names, so fields may be added but never renamed.
-Server -> client frames carry a `type` of "snapshot", "tick" or "error"; client -> server
-commands are discriminated by `type` too (see `Command`).
+Server -> client frames carry a `type` of "snapshot", "delta" or "error"; client -> server
+commands are discriminated by `type` too (see `Command`). `docs/protocol.md` tells the story.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, Field
 
 from app.game.policies import StrategyName
 
@@ -27,6 +27,8 @@ class SlotView(BaseModel):
     both RULs are null. While a slot is down (status "maintenance" or "down") it still shows the
     engine it last ran; `downtime_left` is the number of further ticks it sits out, and on the
     tick after it reaches 0 the slot gets a new engine and runs that engine's cycle 1.
+    Frames carry sensors and RULs for the player's slots only (docs/protocol.md): a competitor's
+    slot shows its engine, cycle and status, with empty sensors and null RULs.
     """
 
     index: int
@@ -206,18 +208,29 @@ class SnapshotFrame(BaseModel):
     """Everything the dashboard needs to draw from scratch: on connect and after a reset."""
 
     type: Literal["snapshot"] = "snapshot"
+    seq: int = Field(0, description="The connection's frame counter (snapshots and deltas).")
+    session_id: str = Field("", description="The saved game's id: send it back to resume.")
+    resumed: bool = Field(False, description="True when this is a saved game picked up again.")
+    notice: str | None = Field(
+        None, description="Something the player should know, e.g. why a saved game was not found."
+    )
     config: GameConfig
     models: ModelMetrics
     state: GameStateView
     history: History
 
 
-class TickFrame(BaseModel):
-    """The state after one tick. A slow client may miss some: it always gets the latest."""
+class DeltaFrame(BaseModel):
+    """What changed since the previous frame: `patch` turns its state into this one's.
 
-    type: Literal["tick"] = "tick"
-    state: GameStateView
-    history_point: HistoryPoint
+    `points` are the profit-history points of every tick played since the previous frame.
+    """
+
+    type: Literal["delta"] = "delta"
+    seq: int
+    tick: int = Field(description="The game's tick after the patch (the state's `tick`).")
+    patch: dict[str, Any] = Field(description="See docs/protocol.md, 'The patch format'.")
+    points: History
 
 
 class ErrorFrame(BaseModel):
@@ -227,91 +240,39 @@ class ErrorFrame(BaseModel):
     message: str
 
 
-ServerFrame = SnapshotFrame | TickFrame | ErrorFrame
+ServerFrame = SnapshotFrame | DeltaFrame | ErrorFrame
 
 # ---------------------------------------------------------------- commands (client -> server)
+# In `app.web.command_schemas`, re-exported here so the contract has one import.
 
-
-class _Command(BaseModel):
-    # Unknown fields are a client bug worth reporting rather than ignoring.
-    model_config = ConfigDict(extra="forbid")
-
-
-class SetStrategy(_Command):
-    """Switch the player's factory to an unlocked strategy (from the next decision on)."""
-
-    type: Literal["set_strategy"]
-    strategy: StrategyName
-
-
-class SetSpeed(_Command):
-    """Run at this many ticks per second; 0 pauses, any other speed also resumes.
-
-    The upper bound is the server's `max_ticks_per_second` (50 by default, sent in the config).
-    """
-
-    type: Literal["set_speed"]
-    ticks_per_second: float = Field(ge=0, allow_inf_nan=False)
-
-
-class Pause(_Command):
-    """Stop ticking (the speed is kept)."""
-
-    type: Literal["pause"]
-
-
-class Resume(_Command):
-    """Start ticking again at the current speed (the default speed if it was 0)."""
-
-    type: Literal["resume"]
-
-
-class Step(_Command):
-    """Play exactly one tick now (works paused or running)."""
-
-    type: Literal["step"]
-
-
-class Reset(_Command):
-    """Start a new game, with `seed` or the current game's seed; answered with a snapshot."""
-
-    type: Literal["reset"]
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-
-
-class HireDataScientist(_Command):
-    """Accept the data-scientist offer: unlocks local predictive maintenance."""
-
-    type: Literal["hire_data_scientist"]
-
-
-class AcceptFederation(_Command):
-    """Accept the federation offer: unlocks federated predictive maintenance."""
-
-    type: Literal["accept_federation"]
-
-
-class FreePlay(_Command):
-    """Unlock every strategy at once (enabled) or go back to earned unlocks."""
-
-    type: Literal["free_play"]
-    enabled: bool
-
-
-Command = Annotated[
-    SetStrategy
-    | SetSpeed
-    | Pause
-    | Resume
-    | Step
-    | Reset
-    | HireDataScientist
-    | AcceptFederation
-    | FreePlay,
-    Field(discriminator="type"),
-]
-COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
-# The command type tags, read off the union so the list cannot drift from the models.
-COMMAND_TYPES: tuple[str, ...] = tuple(
-    get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(Command)[0])
+from app.web.command_schemas import (  # noqa: E402
+    COMMAND_ADAPTER,
+    COMMAND_TYPES,
+    AcceptFederation,
+    Ack,
+    Command,
+    FreePlay,
+    HireDataScientist,
+    Pause,
+    Reset,
+    Resume,
+    SetSpeed,
+    SetStrategy,
+    Step,
 )
+
+__all__ = [
+    "COMMAND_ADAPTER",
+    "COMMAND_TYPES",
+    "AcceptFederation",
+    "Ack",
+    "Command",
+    "FreePlay",
+    "HireDataScientist",
+    "Pause",
+    "Reset",
+    "Resume",
+    "SetSpeed",
+    "SetStrategy",
+    "Step",
+]

@@ -1,14 +1,16 @@
 """The HTTP and websocket routes. Domain logic lives elsewhere: routes only wire it to the web.
 
 `create_app` takes already-loaded models so tests and the CLI decide how they are obtained;
-`serve` is what `tycoon serve` runs: take the port, load (or train and cache) the models, then
-run uvicorn on the port it already holds.
+`serve` is what `tycoon serve` runs: take the port, check the save file, load (or train and cache)
+the models, then run uvicorn on the port it already holds. Every route sits behind the Host and
+Origin check of `app.web.origin`.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
@@ -19,12 +21,16 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
+from app.game.decisions import DecisionTables
 from app.game.engines import GameModels
 from app.web.compare import run_compare
 from app.web.connection import Connection
+from app.web.frames import error_frame
+from app.web.origin import OriginGuard, OriginPolicy
+from app.web.registry import GameRegistry, ServerFull
 from app.web.schemas import GameConfig, ModelMetrics, StrategyView
-from app.web.session import GameSession
 from app.web.settings import Settings
+from app.web.store import AsyncGameStore, GameStore
 from app.web.views import game_config, model_metrics, strategy_views
 
 # Larger websocket frames are refused by uvicorn itself (connection closed). Messages between the
@@ -32,34 +38,63 @@ from app.web.views import game_config, model_metrics, strategy_views
 _WS_HARD_LIMIT_BYTES = 1 << 20
 # Swagger UI's assets, vendored from npm's swagger-ui-dist so /docs works offline.
 _SWAGGER = "/static/vendor/swagger-ui"
+# Websocket close code "try again later" (RFC 6455 registry), for a full server.
+_TRY_AGAIN_LATER = 1013
+# Seconds uvicorn gives open connections to finish when the server is asked to stop.
+_GRACEFUL_SHUTDOWN_S = 1
 
 
 class Health(BaseModel):
-    """GET /api/health: the server is up and has engines to play."""
+    """GET /api/health: the server is up, has engines to play, and how many games it holds."""
 
     status: str
     engines: int
+    games: int
+    ticking: int
 
 
 class PortBusyError(OSError):
     """The address the server should listen on is taken (or not ours to take)."""
 
 
-def create_app(settings: Settings, game_models: GameModels) -> FastAPI:
-    """The FastAPI app: dashboard page, static files, JSON API, API docs and the game websocket."""
+async def _refuse(websocket: WebSocket, message: str) -> None:
+    await websocket.send_text(error_frame(message).decode())
+    await websocket.close(_TRY_AGAIN_LATER, "server full")
+
+
+def create_app(settings: Settings, game_models: GameModels, *, save_games: bool = True) -> FastAPI:
+    """The FastAPI app: dashboard page, static files, JSON API, API docs and the game websocket.
+
+    Games are saved to `settings.database` unless `save_games` is False.
+    """
     game_models.check()
     pool = list(game_models.traces)
     config = game_config(settings, game_models.feature_names)
     models = model_metrics(game_models.metrics)
     strategies = strategy_views(settings)
     templates = Jinja2Templates(directory=str(settings.templates_dir))
+    tables = DecisionTables(pool, settings.game)
+    registry = GameRegistry(settings, pool, tables, None)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if save_games:
+            registry.store = await AsyncGameStore.open(settings.database)
+        await registry.start()
+        try:
+            yield
+        finally:
+            await registry.shutdown()
 
     app = FastAPI(
         title="Turbofan Tycoon",
         description="A federated-learning game on NASA C-MAPSS turbofan data.",
         docs_url=None,  # served below from vendored assets instead of a CDN
         redoc_url=None,
+        lifespan=lifespan,
     )
+    app.state.registry = registry
+    app.add_middleware(OriginGuard, policy=OriginPolicy(settings.host, settings.allowed_origins))
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -78,7 +113,8 @@ def create_app(settings: Settings, game_models: GameModels) -> FastAPI:
 
     @app.get("/api/health")
     async def health() -> Health:
-        return Health(status="ok", engines=len(pool))
+        ticking = sum(game.ticking for game in registry.games.values())
+        return Health(status="ok", engines=len(pool), games=len(registry.games), ticking=ticking)
 
     @app.get("/api/config")
     async def get_config() -> GameConfig:
@@ -106,10 +142,27 @@ def create_app(settings: Settings, game_models: GameModels) -> FastAPI:
         )
 
     @app.websocket("/ws/game")
-    async def game(websocket: WebSocket) -> None:
+    async def game(websocket: WebSocket, session: str | None = None) -> None:
         await websocket.accept()
-        session = GameSession(settings, pool, config, models)
-        await Connection(websocket, session, settings.max_message_bytes).run()
+        client = websocket.client.host if websocket.client else "unknown"
+        connection = Connection(websocket, registry, config, models)
+        try:
+            registry.admit(client)
+        except ServerFull as exc:
+            await _refuse(websocket, str(exc))
+            return
+        try:
+            try:
+                joined = await registry.join(session, connection)
+            except ServerFull as exc:
+                await _refuse(websocket, str(exc))
+                return
+            try:
+                await connection.run(joined)
+            finally:
+                await registry.leave(joined.game, connection)
+        finally:
+            registry.release(client)
 
     return app
 
@@ -120,6 +173,11 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
         "host": settings.host,
         "port": settings.port,
         "ws_max_size": _WS_HARD_LIMIT_BYTES,
+        # Frames are small deltas already; compressing each one cost more CPU than it saved.
+        "ws_per_message_deflate": False,
+        # h11 bounds a request's headers (16 KiB): httptools let 8 endless headers take 500 MB.
+        "http": "h11",
+        "timeout_graceful_shutdown": _GRACEFUL_SHUTDOWN_S,
         "log_level": "info",
     }
     options.update(overrides)
@@ -147,6 +205,7 @@ def serve(settings: Settings, load_models: Callable[[Settings], GameModels]) -> 
     """Take the port, load the models (training and caching them if needed), serve until stopped."""
     sock = bind(settings.host, settings.port)
     try:
+        GameStore.open(settings.database).close()  # a bad save file: one clear line, now
         app = create_app(settings, load_models(settings))
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         print(f"Turbofan Tycoon: http://{host}:{settings.port} (Ctrl-C stops)", flush=True)

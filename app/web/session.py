@@ -1,106 +1,107 @@
-"""One player's game session: the game state, its pace, its history, and what each command does.
+"""One game: its state, pace and history, what each command does, and how it is saved.
 
-No networking here (that is `app.web.connection`): a session takes commands and ticks and answers
-with frames, so it reads as the list of what the dashboard's buttons do.
+No networking and no timing here (`app.web.live` runs a session on a clock for its connections):
+a session takes commands and tick counts, so it reads as the list of what the dashboard's buttons
+do. Ticks go through `app.game.fast.FastGame`, which `tests/test_fast_game.py` holds equal to the
+reference rule book `app.game.simulation.step`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.game import progress as progress_rules
+from app.game.codec import state_from_dict, state_to_dict
+from app.game.decisions import DecisionTables
 from app.game.engines import EngineTrace
+from app.game.fast import FastGame
 from app.game.history import ProfitHistory, ProfitPoint
 from app.game.progress import GameRuleError
-from app.game.simulation import new_game, step
+from app.game.simulation import new_game
+from app.game.state import GameState
 from app.web.schemas import (
     AcceptFederation,
     Command,
     FreePlay,
-    GameConfig,
-    GameStateView,
     HireDataScientist,
-    ModelMetrics,
     Pause,
     Reset,
     Resume,
     SetSpeed,
     SetStrategy,
-    SnapshotFrame,
     Step,
-    TickFrame,
 )
 from app.web.settings import Settings
-from app.web.views import game_state_view, history_point_view, history_view
+from app.web.state_view import StateViewBuilder, View
+
+SAVE_FORMAT = 1
 
 
 @dataclass(frozen=True)
-class Reply:
-    """What a command asks the connection to send: a fresh snapshot or the current state.
+class Outcome:
+    """What a command changed: the game was started over (`restarted`), the pace changed."""
 
-    `pace_changed` tells the connection to restart its tick timer (speed, pause, resume, reset).
-    """
-
-    frame: SnapshotFrame | TickFrame
+    restarted: bool = False
     pace_changed: bool = False
 
 
 class GameSession:
-    """A game played by one connection; commands that break a rule raise `GameRuleError`."""
+    """A game played by one or more connections; commands that break a rule raise `GameRuleError`."""
 
     def __init__(
         self,
         settings: Settings,
         pool: Sequence[EngineTrace],
-        config: GameConfig,
-        models: ModelMetrics,
+        tables: DecisionTables,
         seed: int | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
-        self.config = config
-        self.models = models
+        self.tables = tables
         self.running = True
         self.ticks_per_second = settings.default_ticks_per_second
+        self.version = 0  # bumped whenever what a frame shows changes
         self._start(settings.seed if seed is None else seed, free_play=False)
 
     def _start(self, seed: int, *, free_play: bool) -> None:
-        self.state = new_game(self.pool, self.settings.game, seed, free_play=free_play)
+        self._set_state(new_game(self.pool, self.settings.game, seed, free_play=free_play))
         self.history = ProfitHistory(self.settings.history_limit)
         self.history.record(self.state)
 
-    # ---------------------------------------------------------------- frames
+    def _set_state(self, state: GameState) -> None:
+        self._game = FastGame.from_state(state, self.pool, self.settings.game, self.tables)
+        self._state: GameState | None = state
+        self._views = StateViewBuilder(self.pool)
+        self._view: tuple[int, View] | None = None
+        self.version += 1
 
-    def snapshot(self) -> SnapshotFrame:
-        """Everything a dashboard needs to draw this session from scratch."""
-        return SnapshotFrame(
-            config=self.config,
-            models=self.models,
-            state=self._state_view(),
-            history=history_view(self.history),
-        )
+    @property
+    def state(self) -> GameState:
+        if self._state is None:
+            self._state = self._game.state()
+        return self._state
 
-    def current(self) -> TickFrame:
-        """The current state as a tick frame (its history point repeats the latest tick)."""
-        return TickFrame(
-            state=self._state_view(), history_point=history_point_view(ProfitPoint.of(self.state))
-        )
-
-    def _state_view(self) -> GameStateView:
-        return game_state_view(
-            self.state, self.pool, running=self.running, ticks_per_second=self.ticks_per_second
-        )
+    @property
+    def tick(self) -> int:
+        return self._game.tick
 
     # ---------------------------------------------------------------- time
 
-    def tick(self) -> TickFrame:
-        """Play one tick and record its profits; the season's end pauses the game for its results."""
-        self.state = step(self.state, self.pool, self.settings.game)
-        if self.state.season.finished_tick == self.state.tick:
-            self.running = False  # "keep playing" is a resume
-        point = self.history.record(self.state)
-        return TickFrame(state=self._state_view(), history_point=history_point_view(point))
+    def advance(self, n_ticks: int) -> int:
+        """Play up to `n_ticks` ticks; the season's end pauses the game. Returns ticks played."""
+        played = 0
+        while played < n_ticks and self.running:
+            self._game.step()
+            self._state = None
+            played += 1
+            self.history.append(self._game.profit_point())
+            if self._game.season.finished_tick == self._game.tick:
+                self.running = False  # "keep playing" is a resume
+        if played:
+            self.version += 1
+        return played
 
     @property
     def tick_interval(self) -> float | None:
@@ -109,46 +110,105 @@ class GameSession:
             return None
         return 1.0 / self.ticks_per_second
 
+    # ---------------------------------------------------------------- frames
+
+    def view(self) -> View:
+        """The state as frames send it (built once per version, whoever asks)."""
+        if self._view is None or self._view[0] != self.version:
+            view = self._views.build(
+                self.state, running=self.running, ticks_per_second=self.ticks_per_second
+            )
+            self._view = (self.version, view)
+        return self._view[1]
+
     # ---------------------------------------------------------------- commands
 
-    def handle(self, command: Command) -> Reply:
-        """Apply one command; the reply is the frame to send back."""
+    def handle(self, command: Command) -> Outcome:
+        """Apply one command."""
+        outcome = self._apply(command)
+        self.version += 1
+        return outcome
+
+    def _apply(self, command: Command) -> Outcome:
         game = self.settings.game
         match command:
             case SetStrategy(strategy=strategy):
-                self.state = progress_rules.set_strategy(self.state, strategy, game)
+                self._set_state(progress_rules.set_strategy(self.state, strategy, game))
             case SetSpeed(ticks_per_second=speed):
-                limit = self.settings.max_ticks_per_second
-                if speed > limit:
+                low, high = self.settings.min_ticks_per_second, self.settings.max_ticks_per_second
+                if speed != 0 and not low <= speed <= high:
                     raise GameRuleError(
-                        f"ticks_per_second must be between 0 and {limit:g} (0 pauses), "
+                        f"ticks_per_second must be 0 (pause) or from {low:g} to {high:g}, "
                         f"got {speed:g}"
                     )
                 self.ticks_per_second = speed
                 self.running = speed > 0
-                return Reply(self.current(), pace_changed=True)
+                return Outcome(pace_changed=True)
             case Pause():
                 self.running = False
-                return Reply(self.current(), pace_changed=True)
+                return Outcome(pace_changed=True)
             case Resume():
                 if self.ticks_per_second <= 0:
                     self.ticks_per_second = self.settings.default_ticks_per_second
                 self.running = True
-                return Reply(self.current(), pace_changed=True)
+                return Outcome(pace_changed=True)
             case Step():
-                return Reply(self.tick())
+                running, self.running = self.running, True
+                self.advance(1)
+                self.running = running and self.running
             case Reset(seed=seed):
                 self._start(
                     self.state.seed if seed is None else seed,
                     free_play=self.state.progress.free_play,
                 )
-                return Reply(self.snapshot(), pace_changed=True)
+                return Outcome(restarted=True, pace_changed=True)
             case HireDataScientist():
-                self.state = progress_rules.hire_data_scientist(self.state, game)
+                self._set_state(progress_rules.hire_data_scientist(self.state, game))
             case AcceptFederation():
-                self.state = progress_rules.accept_federation(self.state, game)
+                self._set_state(progress_rules.accept_federation(self.state, game))
             case FreePlay(enabled=enabled):
-                self.state = progress_rules.set_free_play(self.state, enabled, game)
+                self._set_state(progress_rules.set_free_play(self.state, enabled, game))
             case _:  # a new command type without a rule here is a bug, not a client error
                 raise TypeError(f"no handler for command {command!r}")
-        return Reply(self.current())
+        return Outcome()
+
+    # ---------------------------------------------------------------- saving
+
+    def saved(self) -> dict[str, Any]:
+        """The session as saved (without its history, which is saved in chunks)."""
+        return {
+            "format": SAVE_FORMAT,
+            "running": self.running,
+            "ticks_per_second": self.ticks_per_second,
+            "state": state_to_dict(self.state),
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        settings: Settings,
+        pool: Sequence[EngineTrace],
+        tables: DecisionTables,
+        saved: dict[str, Any],
+        points: Sequence[ProfitPoint],
+    ) -> GameSession:
+        """A saved session, as it was; raises ValueError when the record is not one."""
+        if not isinstance(saved, dict) or saved.get("format") != SAVE_FORMAT:
+            raise ValueError(f"not a saved game of format {SAVE_FORMAT}")
+        speed = saved.get("ticks_per_second")
+        running = saved.get("running")
+        if not isinstance(speed, int | float) or not isinstance(running, bool):
+            raise ValueError("a saved game without a valid pace")
+        state = state_from_dict(saved["state"])
+        if any(not 0 <= s.engine < len(pool) for f in state.factories for s in f.slots):
+            raise ValueError("a saved game for another engine pool")
+        session = cls(settings, pool, tables, seed=state.seed)
+        session._set_state(state)
+        session.running = running
+        session.ticks_per_second = min(float(speed), settings.max_ticks_per_second)
+        session.history = ProfitHistory(settings.history_limit)
+        for point in points:
+            if point.tick <= state.tick:
+                session.history.append(point)
+        session.history.append(ProfitPoint.of(state))
+        return session

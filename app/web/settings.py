@@ -32,6 +32,33 @@ class Settings(BaseSettings):
         "window", description="Model family of the game's predictions (ff09: the FF09 MLP)."
     )
     max_ticks_per_second: float = Field(50.0, gt=0, description="Fastest speed a session may run.")
+    min_ticks_per_second: float = Field(
+        0.1, gt=0, description="Slowest speed above 0 (0 pauses); a smaller one is refused."
+    )
+    max_frames_per_second: float = Field(
+        20.0, gt=0, le=120, description="Frames a client gets per second at most (ticks batch)."
+    )
+    frame_window: int = Field(
+        8, ge=1, le=1000, description="Delta frames sent beyond the client's last ack."
+    )
+    commands_per_second: float = Field(
+        20.0, gt=0, description="Commands a connection may send per second, on average."
+    )
+    command_burst: int = Field(40, ge=1, description="Commands a connection may send at once.")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins besides the server's own whose pages may open a game "
+        '(e.g. ["https://tycoon.example"]); TYCOON_ALLOWED_ORIGINS as a JSON list.',
+    )
+    max_games: int = Field(1000, ge=1, description="Games played at once, server-wide.")
+    max_connections_per_client: int = Field(
+        50, ge=1, description="Websocket connections one client address may hold at once."
+    )
+    database: Path = Field(
+        Path(), description="Where games are saved (SQLite); default ARTIFACTS/games.sqlite3."
+    )
+    save_interval_s: float = Field(1.0, gt=0, le=60, description="Saving period of a game.")
+    game_expiry_days: float = Field(7.0, gt=0, description="Saved games unused this long go.")
     default_ticks_per_second: float = Field(2.0, gt=0, description="Speed of a new session.")
     max_message_bytes: int = Field(
         4096, ge=64, description="Larger client messages get an error frame."
@@ -42,6 +69,12 @@ class Settings(BaseSettings):
     templates_dir: Path = ROOT / "templates"
     static_dir: Path = ROOT / "static"
     game: GameSettings = GameSettings()
+
+    @model_validator(mode="after")
+    def _database_beside_the_artifacts(self) -> Settings:
+        if self.database == Path():
+            self.database = self.artifacts_dir / "games.sqlite3"
+        return self
 
     @model_validator(mode="after")
     def _default_speed_within_the_limit(self) -> Settings:

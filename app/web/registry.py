@@ -1,0 +1,241 @@
+"""Every game the server holds: found by session id, loaded from and saved to the store, capped.
+
+- A game is in memory while a connection watches it. The last connection to leave stops its
+  ticker, saves it and drops it, so nobody's closed tab costs CPU (issue: 100 abandoned games at
+  speed 50 used to tick on forever).
+- Games are saved at least every `save_interval_s` while they change, when their last watcher
+  leaves and when the server stops; a reload (or a restart after kill -9) picks up the save.
+- `max_games` games at once, `max_connections_per_client` connections per client address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from app.game.decisions import DecisionTables
+from app.game.engines import EngineTrace
+from app.game.history import ProfitPoint
+from app.web.frames import history_dict
+from app.web.live import LiveGame, Watcher
+from app.web.session import GameSession
+from app.web.settings import Settings
+from app.web.store import (
+    AsyncGameStore,
+    HistoryChunk,
+    SavedGame,
+    SaveRecord,
+    StoreError,
+    new_session_id,
+    valid_session_id,
+)
+
+_log = logging.getLogger("tycoon.games")
+
+
+class ServerFull(RuntimeError):
+    """No room for another game or connection; the message says which limit was hit."""
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A watcher's game, whether it was a saved one picked up again, and a word about it."""
+
+    game: LiveGame
+    resumed: bool
+    notice: str | None
+
+
+class GameRegistry:
+    """The server's games by session id."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Sequence[EngineTrace],
+        tables: DecisionTables,
+        store: AsyncGameStore | None,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.tables = tables
+        self.store = store
+        self.games: dict[str, LiveGame] = {}
+        self._clients: Counter[str] = Counter()
+        self._loading: dict[str, asyncio.Lock] = {}
+        self._saver: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        if self.store is not None:
+            await self.store.expire(time.time(), self.settings.game_expiry_days * 86400)
+        self._saver = asyncio.create_task(self._save_periodically(), name="game-saver")
+
+    async def shutdown(self) -> None:
+        """Stop every ticker and save every game (the server is stopping)."""
+        if self._saver is not None:
+            self._saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._saver
+        for game in list(self.games.values()):
+            await game.stop()
+        await self._save(list(self.games.values()))
+        self.games.clear()
+        if self.store is not None:
+            await self.store.aclose()
+
+    # ---------------------------------------------------------------- joining and leaving
+
+    def admit(self, client: str) -> None:
+        """Count a connection from `client`, or refuse it when that address has too many."""
+        limit = self.settings.max_connections_per_client
+        if self._clients[client] >= limit:
+            raise ServerFull(
+                f"too many connections from your address ({limit} at most): close other tabs"
+            )
+        self._clients[client] += 1
+
+    def release(self, client: str) -> None:
+        self._clients[client] -= 1
+        if self._clients[client] <= 0:
+            del self._clients[client]
+
+    async def join(self, requested: str | None, watcher: Watcher) -> Joined:
+        """The game `requested` (in memory, or saved), or a new one; `watcher` now watches it."""
+        notice = None
+        if requested is not None and not valid_session_id(requested):
+            notice = "That saved-game id is not valid, so a new game was started."
+            requested = None
+        if requested is not None:
+            lock = self._loading.setdefault(requested, asyncio.Lock())
+            try:
+                async with lock:  # two tabs resuming one game at once load it once
+                    game = self.games.get(requested)
+                    if game is None:
+                        game, notice = await self._load(requested)
+                    if game is not None:
+                        game.add(watcher)
+                        return Joined(game, True, None)
+            finally:
+                if not lock.locked():
+                    self._loading.pop(requested, None)
+        game = self._new_game()
+        game.add(watcher)
+        return Joined(game, False, notice)
+
+    async def leave(self, game: LiveGame, watcher: Watcher) -> None:
+        """`watcher` left; the last one out stops the game and saves it."""
+        game.remove(watcher)
+        if game.watchers:
+            return
+        await game.stop()
+        await self._save([game])
+        if not game.watchers and self.games.get(game.session_id) is game:
+            del self.games[game.session_id]
+
+    def _new_game(self) -> LiveGame:
+        self._check_room()
+        session_id = new_session_id()
+        game = LiveGame(
+            session_id, GameSession(self.settings, self.pool, self.tables), self.settings
+        )
+        self.games[session_id] = game
+        return game
+
+    def _check_room(self) -> None:
+        if len(self.games) >= self.settings.max_games:
+            raise ServerFull(
+                f"the server is full ({self.settings.max_games} games are being played); "
+                "try again in a minute"
+            )
+
+    async def _load(self, session_id: str) -> tuple[LiveGame | None, str | None]:
+        if self.store is None:
+            return None, "Games are not saved on this server, so a new game was started."
+        saved = await self.store.load(session_id)
+        if saved is None:
+            return None, (
+                "Your saved game was not found (saved games expire after "
+                f"{self.settings.game_expiry_days:g} days), so a new game was started."
+            )
+        try:
+            session = _restore(self.settings, self.pool, self.tables, saved)
+        except ValueError as exc:
+            return None, f"Your saved game could not be read ({exc}), so a new game was started."
+        self._check_room()
+        game = LiveGame(session_id, session, self.settings)
+        game.saved_version, game.saved_tick = session.version, session.tick
+        self.games[session_id] = game
+        return game, None
+
+    # ---------------------------------------------------------------- saving
+
+    async def _save_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.save_interval_s)
+            changed = [g for g in self.games.values() if g.saved_version != g.session.version]
+            try:
+                await self._save(changed)
+            except StoreError as exc:  # keep playing; the next save tries again
+                _log.error("saving %d games failed: %s", len(changed), exc)
+
+    async def _save(self, games: Sequence[LiveGame]) -> None:
+        if self.store is None or not games:
+            return
+        records = []
+        marks = [(g, g.saved_version, g.saved_tick) for g in games]
+        for game in games:
+            session = game.session
+            points = session.history.since(game.saved_tick)
+            chunk = None
+            if points:
+                text = orjson.dumps(history_dict(points, list(points[-1].profit))).decode()
+                chunk = HistoryChunk(points[0].tick, points[-1].tick, text)
+            records.append(
+                SaveRecord(
+                    session_id=game.session_id,
+                    tick=session.tick,
+                    state_json=orjson.dumps(session.saved()).decode(),
+                    chunk=chunk,
+                    keep_from_tick=max(0, session.tick - self.settings.history_limit),
+                )
+            )
+            game.saved_version = session.version
+            game.saved_tick = session.tick
+        try:
+            await self.store.save_many(records, time.time())
+        except Exception:
+            for game, version, tick in marks:  # not saved: try again next time
+                game.saved_version, game.saved_tick = version, tick
+            raise
+
+
+def _restore(
+    settings: Settings, pool: Sequence[EngineTrace], tables: DecisionTables, saved: SavedGame
+) -> GameSession:
+    try:
+        record: Any = orjson.loads(saved.state_json)
+        points = [p for chunk in saved.history for p in _points(orjson.loads(chunk.points_json))]
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"damaged record: {exc}") from None
+    return GameSession.restore(settings, pool, tables, record, points)
+
+
+def _points(data: Any) -> list[ProfitPoint]:
+    try:
+        ticks, profits, ghosts = data["tick"], data["profit"], data["ghost"]
+        return [
+            ProfitPoint(int(t), {name: float(v[k]) for name, v in profits.items()}, ghosts[k])
+            for k, t in enumerate(ticks)
+        ]
+    except (KeyError, TypeError, IndexError, ValueError) as exc:
+        raise ValueError(f"damaged history: {exc!r}") from None
