@@ -124,6 +124,35 @@ def new_game(
     )
 
 
+def stop_event(
+    tick: int,
+    factory: str,
+    slot: int,
+    trace: EngineTrace,
+    cycle: int,
+    maintained: bool,
+    settings: GameSettings,
+) -> Event:
+    """The log line of a slot whose engine leaves it (steps 2d and 2e), shared by the fast path."""
+    if maintained:
+        return Event(
+            tick,
+            factory,
+            slot,
+            "maintenance",
+            f"{trace.engine_id} maintained after cycle {cycle} "
+            f"(-${settings.maintenance_cost:,.0f}, {settings.maintenance_downtime} cycles down).",
+        )
+    return Event(
+        tick,
+        factory,
+        slot,
+        "failure",
+        f"{trace.engine_id} failed after cycle {cycle} "
+        f"(-${settings.failure_cost:,.0f}, {settings.failure_downtime} cycles down).",
+    )
+
+
 def advance_factory(
     factory: FactoryState,
     tick: int,
@@ -162,32 +191,13 @@ def advance_factory(
                 status="maintenance",
                 downtime_left=settings.maintenance_downtime,
             )
-            events.append(
-                Event(
-                    tick,
-                    factory.name,
-                    slot.index,
-                    "maintenance",
-                    f"{trace.engine_id} maintained after cycle {cycle} "
-                    f"(-${settings.maintenance_cost:,.0f}, {settings.maintenance_downtime} "
-                    "cycles down).",
-                )
-            )
+            events.append(stop_event(tick, factory.name, slot.index, trace, cycle, True, settings))
         elif cycle >= trace.n_cycles:  # 2e
             failures += 1
             slot = replace(
                 slot, cycle=cycle, status="down", downtime_left=settings.failure_downtime
             )
-            events.append(
-                Event(
-                    tick,
-                    factory.name,
-                    slot.index,
-                    "failure",
-                    f"{trace.engine_id} failed after cycle {cycle} "
-                    f"(-${settings.failure_cost:,.0f}, {settings.failure_downtime} cycles down).",
-                )
-            )
+            events.append(stop_event(tick, factory.name, slot.index, trace, cycle, False, settings))
         else:
             slot = replace(slot, cycle=cycle)
         slots.append(slot)
@@ -249,10 +259,15 @@ def _season(state: GameState, tick: int) -> tuple[Season, list[Event]]:
     if not reached:
         return season, []
     winner = max(reached, key=lambda f: f.profit)
-    message = f"{winner.name} reached ${season.goal:,.0f} first and wins the season."
     return replace(season, winner=winner.name, finished_tick=tick), [
-        Event(tick, winner.name, None, "season", message)
+        season_event(tick, winner.name, season.goal)
     ]
+
+
+def season_event(tick: int, winner: str, goal: float) -> Event:
+    """The log line of the season's end (step 4), shared by the fast path."""
+    message = f"{winner} reached ${goal:,.0f} first and wins the season."
+    return Event(tick, winner, None, "season", message)
 
 
 def run(
