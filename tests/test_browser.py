@@ -373,11 +373,13 @@ def test_reset_with_a_seed_starts_a_new_game(dash: Dashboard) -> None:
     page.get_by_test_id("speed").select_option("50")
     dash.wait_state("s.tick >= 20")
     pause(dash)  # paused, the new game stays at tick 0: nothing here races the clock
-    snapshots = page.evaluate("window.__tycoon.stats.snapshots")
+    games = page.evaluate("window.__tycoon.stats.games")
     page.get_by_test_id("seed-input").fill("1234")
-    dash.by_id("reset-btn").click()
+    new_game = page.get_by_role("button", name="New game")  # the reset button's name
+    assert new_game.get_attribute("data-testid") == "reset-btn"
+    new_game.click()
     dash.wait_state("s.seed === 1234 && s.tick === 0")
-    assert page.evaluate("window.__tycoon.stats.snapshots") == snapshots + 1
+    assert page.evaluate("window.__tycoon.stats.games") == games + 1
     assert page.evaluate("window.__tycoon.game.history.tick") == [0]
     playwright_sync.expect(dash.by_id("seed")).to_have_text("1234")
     playwright_sync.expect(dash.by_id("tick")).to_have_text("0")
@@ -458,7 +460,7 @@ def test_a_seed_out_of_range_gets_a_short_message_not_a_reset(dash: Dashboard) -
     page = dash.page
     pause(dash)
     seed = dash.state()["seed"]
-    snapshots = page.evaluate("window.__tycoon.stats.snapshots")
+    games = page.evaluate("window.__tycoon.stats.games")
     box = dash.by_id("seed-input")
     message = dash.by_id("seed-error")
     for raw in ("4294967296", "-1", "1.5", "12abc", "1e3", "99999999999999999999"):
@@ -472,7 +474,7 @@ def test_a_seed_out_of_range_gets_a_short_message_not_a_reset(dash: Dashboard) -
     playwright_sync.expect(message).to_have_text(SEED_MESSAGE)
     # Nothing was sent: no new game, and no raw validation text from the server.
     page.wait_for_timeout(300)
-    assert page.evaluate("window.__tycoon.stats.snapshots") == snapshots
+    assert page.evaluate("window.__tycoon.stats.games") == games
     assert page.evaluate("window.__tycoon.stats.errors") == []
     assert page.get_by_test_id("error-toast").count() == 0
     assert dash.state()["seed"] == seed
@@ -484,15 +486,16 @@ def test_a_seed_out_of_range_gets_a_short_message_not_a_reset(dash: Dashboard) -
     assert box.get_attribute("aria-invalid") is None
 
 
+# Every state the page ingests (from snapshots and delta frames alike), less repeats of the same
+# tick and pace (a keyframe repeating the state is not a tick).
 RECORD_FRAMES_JS = """() => {
-  const c = window.__tycoon.connection;
   const frames = (window.__frames = []);
-  const forward = c.onMessage;
-  c.onMessage = (m) => {
-    frames.push({type: m.type, tick: m.state ? m.state.tick : null,
-                 running: m.state ? m.state.running : null});
-    forward(m);
-  };
+  window.__tycoon.store.subscribe('state', (s) => {
+    const last = frames.at(-1);
+    if (!last || last.tick !== s.tick || last.running !== s.running) {
+      frames.push({tick: s.tick, running: s.running});
+    }
+  });
 }"""
 
 

@@ -2,8 +2,9 @@
 season's results dialog, the models panel's late-life errors and the link to Compare.
 
 Real server, real frames. The season's goal ($3M) cannot be changed from a browser, so the
-results dialog is driven by a real tick frame the server sent, copied with the season's winner
-set, and handed to the page's websocket message handler: the same code path as any frame.
+results dialog is driven by a delta frame made up in the page after a real tick, whose patch sets
+the season's winner, handed to the page's websocket message handler: the same code path as any
+frame. (It has no `seq`, so the page does not acknowledge it to the server.)
 """
 
 from __future__ import annotations
@@ -181,24 +182,20 @@ def test_the_stay_local_ghost_is_a_dashed_line_and_a_sentence(dash: tb.Dashboard
 # ---------------------------------------------------------------- season
 
 
-RECORD_LAST_TICK_JS = """() => {
-  const c = window.__tycoon.connection;
-  const forward = c.onMessage;
-  c.onMessage = (m) => { if (m.type === 'tick') window.__lastTick = m; forward(m); };
-}"""
-
-# A copy of the latest real tick frame with the season won by the richest factory, handed to
-# the websocket's own message handler (JSON text, as the server sends it).
+# A delta frame on the latest real state: the season won by the richest factory, the game
+# paused, no new profit points; handed to the websocket's own message handler (JSON text, as
+# the server sends it). Returns the state the page made of it.
 WIN_JS = """() => {
-  const frame = structuredClone(window.__lastTick);
-  const s = frame.state;
+  const s = window.__tycoon.game.state;
   const best = [...s.factories].sort((a, b) => b.profit - a.profit)[0];
-  s.season.winner = best.name;
-  s.season.finished_tick = s.tick;
-  s.running = false;
+  const frame = {
+    type: 'delta', tick: s.tick,
+    patch: {season: {winner: best.name, finished_tick: s.tick}, running: false},
+    points: {tick: [], profit: {}, ghost: []},
+  };
   const ws = window.__tycoon.connection.ws;
   ws.onmessage(new MessageEvent('message', {data: JSON.stringify(frame)}));
-  return frame;
+  return {frame, state: window.__tycoon.game.state};
 }"""
 
 
@@ -212,14 +209,12 @@ def win(d: tb.Dashboard) -> dict:
     tick = d.state()["tick"]
     d.page.evaluate("window.__tycoon.connection.send({type: 'step'})")
     d.wait_state(f"s.tick === {tick + 1}")
-    d.page.wait_for_function(f"window.__lastTick && window.__lastTick.state.tick === {tick + 1}")
     return d.page.evaluate(WIN_JS)
 
 
 def test_the_season_results_dialog(dash: tb.Dashboard, server_url: str) -> None:
     page = dash.page
     tb.pause(dash)
-    page.evaluate(RECORD_LAST_TICK_JS)
     free_play_federated(dash)
     page.get_by_test_id("speed").select_option("50")
     dash.wait_state("s.tick >= 60", tb.LONG_WAIT_MS)
@@ -335,6 +330,8 @@ def test_models_panel_shows_the_family_and_late_life_errors(
 def test_the_compare_link_opens_compare_marking_the_players_node(dash: tb.Dashboard) -> None:
     page = dash.page
     tb.pause(dash)
+    session = page.evaluate("window.__tycoon.game.sessionId")
+    assert session
     node = dash.player()["node"]
     link = dash.by_id("compare-link")
     expect(link).to_have_attribute("href", f"/compare?node={node}")
@@ -354,6 +351,7 @@ def test_the_compare_link_opens_compare_marking_the_players_node(dash: tb.Dashbo
         ]
     finally:
         tb.close_dashboard(other)
-    # The game keeps its place in its own tab: the same session, still connected.
-    assert page.evaluate("window.__tycoon.stats.snapshots") == 1
+    # The game keeps its place in its own tab: the same game and session, still connected.
+    assert page.evaluate("window.__tycoon.stats.games") == 1
+    assert page.evaluate("window.__tycoon.game.sessionId") == session
     assert page.evaluate("window.__tycoon.connection.open")

@@ -5,6 +5,7 @@
 // Panels send commands through `send`, never through the websocket.
 
 import { GameConnection } from "./connection.js";
+import { gameUrl, saveSession } from "./session.js";
 import { createStore } from "./store.js";
 import { mountControls } from "./panels/controls.js";
 import { mountEvents } from "./panels/events.js";
@@ -18,16 +19,27 @@ import { mountSlots } from "./panels/slots.js";
 import { mountStatus } from "./panels/status.js";
 import { mountStrategyBar } from "./panels/strategy-bar.js";
 
-const store = createStore();
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/game`;
-const connection = new GameConnection(wsUrl, {
+// The store acknowledges the frames it has drawn; a frame that does not follow the one before
+// it (a patch needs its base) makes the connection start over from a fresh snapshot.
+const store = createStore({
+  ack: (seq) => connection.send({ type: "ack", seq }),
+  resync: () => connection.restart("resync"),
+});
+const connection = new GameConnection(() => gameUrl(wsUrl), {
   onMessage: (msg) => store.ingest(msg),
   onStatus: (status) => store.setConnection(status),
+  expectFrames: () => !!store.game.state && store.game.state.running,
 });
+store.subscribe("session", ({ sessionId }) => saveSession(sessionId));
 
 const notify = mountNotices(store);
 function send(command) {
-  if (!connection.send(command)) notify.error("Not connected to the game server: the command was not sent.");
+  if (!connection.send(command)) {
+    notify.error("Not connected to the game server: the command was not sent.");
+    return;
+  }
+  if (command.type === "reset") store.expectNewGame();
 }
 
 // Panels subscribe in this order, which is the order they build and render in.
@@ -44,7 +56,8 @@ const season = mountSeason(store, send);
 
 // Exposed for tests and for curious players (read-only use): `game.state` is the latest state
 // the server sent, `game.history` the profit history, `stats` counts frames and render times,
-// `charts.profit()` the profit chart (uPlot), `season.isOpen()` whether the results are shown.
+// `charts.profit()` the profit chart (uPlot), `season.isOpen()` whether the results are shown;
+// `connection.muted` and `connection.watchdogMs` are there for tests of the watchdog.
 window.__tycoon = {
   game: store.game,
   stats: store.stats,

@@ -1,45 +1,63 @@
 // The dashboard's single source of truth. The connection feeds it every frame; panels
 // subscribe to it and never see the websocket.
 //
-// Frames are *ingested* as they arrive (the latest GameState kept, profit points appended to the
-// history, "state" listeners told of every state so per-tick buffers miss nothing), and the page
-// is *rendered* at most once per animation frame: "render" listeners draw only the latest state.
+// Frames (docs/protocol.md) are *ingested* as they arrive: a snapshot starts a game (or, as a
+// keyframe of the game already shown, refreshes it), a delta's patch turns the latest GameState
+// into the next one (a new object; the parts the patch did not reach stay the same objects, so
+// panels can tell what changed by identity) and its profit points are appended to the history;
+// "state" listeners are told of every state so per-tick buffers miss nothing. The page is
+// *rendered* at most once per animation frame: "render" listeners draw only the latest state,
+// then the frames drawn are acknowledged (`ack(seq)`).
 //
 // Events (subscribe(name, fn) returns an unsubscribe function):
-//   snapshot(info)   a snapshot was ingested: build views. info = {configChanged, modelsChanged}
-//   state(state)     every ingested state, in order (cheap work only: buffers, not DOM)
-//   render(info)     once per animation frame with something new: {stateChanged, historyChanged}
+//   snapshot(info)   a new game on the page: build views. info = {configChanged, modelsChanged}
+//   session(info)    a connection's first snapshot (or one with a notice): the saved game's id,
+//                    whether it was resumed, the server's notice. {sessionId, resumed, notice, tick}
+//   state(state)     every ingested state that differs from the last, in order (cheap work only)
+//   render(info)     once per animation frame with something new:
+//                    {stateChanged, historyChanged, prev} (prev: the state drawn last time)
 //   error(message)   the server refused a command
 //   connection(s)    the connection's status: {state: "connecting" | "open" | "closed", ...}
 
-const HISTORY_CAP = 4000; // profit points kept; older ones are thinned out 2:1
+import { patched, reuse } from "./delta.js";
+import { appendPoints, historyFrom } from "./history.js";
 
-export function createStore() {
+export const ERRORS_KEPT = 50; // the latest refusals kept in stats.errors
+const ACK_AFTER = 4; // frames ingested but not drawn yet (no animation frame came) before an ack
+
+export function createStore({ ack = () => {}, resync = () => {} } = {}) {
   const game = {
     config: null,
     models: null,
     strategies: new Map(), // name -> StrategyView
     state: null, // latest GameState
     player: null, // the player's FactoryView in `state`
-    // {names: [], tick: [], series: [[profit per tick] per factory], ghost: [ghost's profit or null]}
-    history: null,
+    history: null, // see history.js
+    sessionId: null, // the saved game's id (the latest snapshot's session_id)
+    seq: 0, // the highest frame number ingested on this connection
     connection: { state: "connecting" },
-    stateVersion: 0, // bumped per ingested state
+    stateVersion: 0, // bumped per ingested state that changed
   };
   // Exposed for tests and for curious players (read-only use).
   const stats = {
-    frames: 0,
-    renders: 0,
-    ticks: 0,
-    snapshots: 0,
-    errors: [],
+    frames: 0, // animation frames with a state
+    renders: 0, // animation frames that drew a changed state
+    ticks: 0, // profit points ingested
+    snapshots: 0, // every snapshot (keyframes too)
+    games: 0, // snapshots that started a game on the page (see "snapshot" above)
+    deltas: 0,
+    acks: 0,
+    errors: [], // the latest ERRORS_KEPT refusals
     renderMs: [],
     lastRenderMs: 0,
   };
-  const listeners = { snapshot: [], state: [], render: [], error: [], connection: [] };
+  const listeners = { snapshot: [], session: [], state: [], render: [], error: [], connection: [] };
   let renderedVersion = -1;
+  let renderedState = null;
   let historyDirty = false;
   let rafPending = false;
+  let acked = 0; // the highest seq acknowledged on this connection
+  let resetPending = false; // a reset was sent: the next snapshot is a new game
 
   function subscribe(event, fn) {
     const list = listeners[event];
@@ -59,60 +77,114 @@ export function createStore() {
       case "snapshot":
         ingestSnapshot(msg);
         break;
-      case "tick":
-        ingestTick(msg);
+      case "delta":
+        ingestDelta(msg);
         break;
       case "error":
-        stats.errors.push(msg.message);
-        emit("error", msg.message);
+        ingestError(String(msg.message));
         break;
       default:
         console.warn("tycoon: unknown frame type", msg.type);
     }
   }
 
+  function ingestError(message) {
+    stats.errors.push(message);
+    if (stats.errors.length > ERRORS_KEPT) stats.errors.splice(0, stats.errors.length - ERRORS_KEPT);
+    emit("error", message);
+  }
+
+  // A frame's number: acknowledged once drawn, or at once when several wait (no animation
+  // frames in a background tab). Frames without one (made up by tests) are not acknowledged.
+  function noteSeq(msg) {
+    if (!Number.isInteger(msg.seq)) return;
+    game.seq = Math.max(game.seq, msg.seq);
+    if (game.seq - acked >= ACK_AFTER) sendAck();
+  }
+
+  function sendAck() {
+    if (game.seq <= acked) return;
+    acked = game.seq;
+    stats.acks += 1;
+    ack(acked);
+  }
+
   function ingestSnapshot(msg) {
     stats.snapshots += 1;
     const configChanged = !game.config || JSON.stringify(game.config) !== JSON.stringify(msg.config);
     const modelsChanged = !game.models || JSON.stringify(game.models) !== JSON.stringify(msg.models);
+    const firstOfConnection = game.seq === 0;
+    const idChanged = !!msg.session_id && msg.session_id !== game.sessionId;
+    const old = game.state;
+    const newGame =
+      !old ||
+      resetPending ||
+      configChanged ||
+      modelsChanged ||
+      msg.session_id !== game.sessionId ||
+      msg.state.seed !== old.seed ||
+      msg.state.tick < old.tick;
+    resetPending = false;
+    noteSeq(msg);
+    if (msg.session_id) game.sessionId = msg.session_id;
+    if (!newGame) {
+      // A keyframe (or a reconnect to the game shown): the same objects where nothing changed.
+      const state = reuse(old, msg.state);
+      const appended = appendPoints(game.history, msg.history, state);
+      historyDirty ||= appended;
+      if (state !== old) {
+        setState(state);
+        emit("state", state);
+      }
+      if (firstOfConnection) emitSession(msg);
+      schedule();
+      return;
+    }
+    stats.games += 1;
     game.config = msg.config;
     game.models = msg.models;
     game.strategies = new Map(msg.config.strategies.map((s) => [s.name, s]));
     setState(msg.state);
-    const names = msg.state.factories.map((f) => f.name);
-    const tick = (msg.history?.tick || []).slice();
-    const ghost = msg.history?.ghost || [];
-    game.history = {
-      names,
-      tick,
-      series: names.map((n) => (msg.history?.profit?.[n] || []).slice()),
-      ghost: tick.map((_, i) => ghost[i] ?? null),
-    };
-    while (game.history.tick.length > HISTORY_CAP) thinHistory(game.history);
-    anchorGhost(game.history, msg.state);
+    game.history = historyFrom(msg.history, msg.state);
     historyDirty = true;
     emit("snapshot", { configChanged, modelsChanged });
     emit("state", msg.state);
+    if (firstOfConnection || idChanged || msg.notice) emitSession(msg);
     schedule();
   }
 
-  function ingestTick(msg) {
-    stats.ticks += 1;
-    const h = game.history;
-    const p = msg.history_point;
-    if (h && p) {
-      const last = h.tick.length ? h.tick[h.tick.length - 1] : -Infinity;
-      if (p.tick > last) {
-        h.tick.push(p.tick);
-        h.names.forEach((name, i) => h.series[i].push(p.profit[name] ?? null));
-        h.ghost.push(p.ghost ?? null);
-        if (h.tick.length > HISTORY_CAP) thinHistory(h);
-        anchorGhost(h, msg.state);
-        historyDirty = true;
-      }
+  function emitSession(msg) {
+    emit("session", {
+      sessionId: game.sessionId,
+      resumed: !!msg.resumed,
+      notice: msg.notice || null,
+      tick: game.state.tick,
+    });
+  }
+
+  function ingestDelta(msg) {
+    if (!game.state) {
+      console.warn("tycoon: a delta before any snapshot");
+      return;
     }
-    setState(msg.state);
-    emit("state", msg.state);
+    if (Number.isInteger(msg.seq) && game.seq && msg.seq !== game.seq + 1) {
+      // A patch applies to the frame before it only: start over from a fresh snapshot.
+      console.warn(`tycoon: frame ${msg.seq} after ${game.seq}; reconnecting`);
+      resync();
+      return;
+    }
+    stats.deltas += 1;
+    noteSeq(msg);
+    const state = patched(game.state, msg.patch || {});
+    if (game.history) {
+      const before = game.history.tick.length;
+      historyDirty ||= appendPoints(game.history, msg.points, state);
+      stats.ticks += Math.max(0, game.history.tick.length - before);
+    }
+    if (state !== game.state) {
+      setState(state);
+      emit("state", state);
+    }
     schedule();
   }
 
@@ -123,8 +195,18 @@ export function createStore() {
   }
 
   function setConnection(status) {
+    if (status.state !== "open") {
+      // Frame numbers and acknowledgements are per connection.
+      game.seq = 0;
+      acked = 0;
+    }
     game.connection = status;
     emit("connection", status);
+  }
+
+  // The next snapshot starts a new game (the page asked for one).
+  function expectNewGame() {
+    resetPending = true;
   }
 
   // ---------------------------------------------------------------- render (once per frame)
@@ -138,41 +220,39 @@ export function createStore() {
 
   function frame() {
     rafPending = false;
+    if (!game.state || !game.config) {
+      sendAck();
+      return;
+    }
     stats.frames += 1;
-    if (!game.state || !game.config) return;
     const t0 = performance.now();
     const stateChanged = renderedVersion !== game.stateVersion;
     renderedVersion = game.stateVersion;
     const historyChanged = historyDirty;
     historyDirty = false;
+    const prev = renderedState;
+    renderedState = game.state;
     if (stateChanged) stats.renders += 1;
-    emit("render", { stateChanged, historyChanged });
+    emit("render", { stateChanged, historyChanged, prev });
     const dt = performance.now() - t0;
     stats.lastRenderMs = dt;
     stats.renderMs.push(dt);
     if (stats.renderMs.length > 240) stats.renderMs.shift();
+    sendAck();
   }
 
-  return { game, stats, subscribe, ingest, setConnection, schedule };
+  return { game, stats, subscribe, ingest, setConnection, expectNewGame, schedule };
 }
 
-// The ghost is the player's factory as it stood at `since_tick`: its line starts from the
-// player's profit there (the tick's history point was recorded before the ghost existed).
-function anchorGhost(h, state) {
-  const ghost = state.ghost;
-  if (!ghost || h.anchoredAt === ghost.since_tick) return;
-  h.anchoredAt = ghost.since_tick;
-  const i = h.tick.lastIndexOf(ghost.since_tick);
-  const p = state.factories.findIndex((f) => f.is_player);
-  if (i >= 0 && p >= 0 && h.ghost[i] == null) h.ghost[i] = h.series[p][i];
+// Whether `pick` of the state differs from `pick` of the state drawn before (`prev`, null at
+// first): a cheap test for a panel that draws only part of the state.
+export function changed(prev, state, pick) {
+  return !prev || pick(prev) !== pick(state);
 }
 
-function thinHistory(h) {
-  // Keep every other point, and always the latest one.
-  const keep = (arr) => arr.filter((_, i) => i % 2 === 0 || i === arr.length - 1);
-  h.tick = keep(h.tick);
-  h.series = h.series.map(keep);
-  h.ghost = keep(h.ghost);
+// The player's factory in a state.
+export function playerOf(state) {
+  return state.factories.find((f) => f.is_player) || state.factories[0];
 }
 
 // Helpers for panels.

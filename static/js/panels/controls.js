@@ -1,5 +1,9 @@
 // The top bar: tick and seed readouts, and the game controls (pause / resume, step, speed,
-// seed and reset, random seed, free play), with keyboard shortcuts.
+// seed and "New game", random seed, free play), with keyboard shortcuts.
+//
+// The game is saved on the server and resumes on a reload: "New game" (id reset-btn) is how a
+// player starts over. It sends a reset with the seed in the box (empty: the current seed);
+// Enter in the seed box does the same, "Random seed" starts one with a random seed.
 
 import { $, setAttr, setHidden, setText } from "../dom.js";
 

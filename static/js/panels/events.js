@@ -3,6 +3,7 @@
 // events came at once) so a game at 50x does not flood a screen reader.
 
 import { $, el, throttle } from "../dom.js";
+import { changed } from "../store.js";
 
 const SHOWN = 40; // events listed
 const ANNOUNCE_MS = 1500;
@@ -40,8 +41,8 @@ export function mountEvents(store) {
     seen = (game.state.events || []).map(keyOf);
   });
 
-  store.subscribe("render", ({ stateChanged }) => {
-    if (!stateChanged) return;
+  store.subscribe("render", ({ stateChanged, prev }) => {
+    if (!stateChanged || !changed(prev, game.state, (s) => s.events)) return;
     const ev = game.state.events || [];
     const last = ev[ev.length - 1];
     const key = `${ev.length}:${last ? keyOf(last) : ""}`;

@@ -1,22 +1,24 @@
-// Toasts: the server's refusals (errors) and short notes (e.g. how to unlock a strategy).
-// The container is an aria-live region, so each toast is also read out.
+// Toasts: the server's refusals (errors), short notes (e.g. how to unlock a strategy) and what
+// became of the saved game on connecting ("Resumed your game at tick N", or the server's notice
+// of why a new game started). The container is an aria-live region, so each toast is read out.
 
 import { $ } from "../dom.js";
 
 const MAX_TOASTS = 4;
+const SESSION_MS = 8000;
 
 export function mountNotices(store) {
   const box = $("toasts");
 
-  function show(message, kind, ms) {
+  function show(message, kind, ms, testid) {
     // The same message again restarts its toast instead of stacking a copy.
-    for (const t of box.children) {
+    for (const t of [...box.children]) {
       if (t.textContent === message && t.dataset.kind === kind) t.remove();
     }
     const toast = document.createElement("div");
     toast.className = `toast toast-${kind}`;
     toast.dataset.kind = kind;
-    toast.dataset.testid = kind === "error" ? "error-toast" : "info-toast";
+    toast.dataset.testid = testid || (kind === "error" ? "error-toast" : "info-toast");
     toast.textContent = message;
     box.appendChild(toast);
     setTimeout(() => toast.remove(), ms);
@@ -24,6 +26,10 @@ export function mountNotices(store) {
   }
 
   store.subscribe("error", (message) => show(message, "error", 5000));
+  store.subscribe("session", ({ resumed, notice, tick }) => {
+    if (resumed) show(`Resumed your game at tick ${tick}.`, "info", SESSION_MS, "session-toast");
+    if (notice) show(notice, "info", SESSION_MS, "session-toast");
+  });
 
   return {
     error: (message) => show(message, "error", 5000),

@@ -16,6 +16,7 @@ export function mountProfit(store) {
   const gain = $("ghost-gain");
   let chart = null;
   let ghostItem = null;
+  let shownGhost; // the ghost drawn last (undefined: none drawn yet for this game)
 
   function buildLegend(names) {
     const items = names.map((name, i) => {
@@ -41,6 +42,7 @@ export function mountProfit(store) {
     destroyChart(chart);
     chart = profitChart(box, names, game.player.name);
     buildLegend(names);
+    shownGhost = undefined;
   });
 
   const updateLabel = throttle(() => {
@@ -56,7 +58,10 @@ export function mountProfit(store) {
       chart.setData([h.tick, ...h.series, h.ghost]);
     }
     if (!stateChanged) return;
+    updateLabel();
     const ghost = game.state.ghost;
+    if (ghost === shownGhost) return;
+    shownGhost = ghost;
     setHidden(gain, !ghost);
     if (ghost) {
       setText(gain, ghostSentence(ghost));
@@ -68,7 +73,6 @@ export function mountProfit(store) {
         setText(ghostItem.lastChild, `${ghost.name} (dashed, from tick ${ghost.since_tick})`);
       }
     }
-    updateLabel();
   });
 
   return { chart: () => chart };

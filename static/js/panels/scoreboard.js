@@ -4,7 +4,7 @@
 import { FACTORY_COLORS } from "../charts/core.js";
 import { $, el, setAttr, setText, slug } from "../dom.js";
 import { dollars } from "../format.js";
-import { ranked, strategyLabel } from "../store.js";
+import { changed, ranked, strategyLabel } from "../store.js";
 
 // On a phone all seven columns must fit: figures of a million and more are shortened there.
 const NARROW = "(max-width: 600px)";
@@ -72,8 +72,10 @@ export function mountScoreboard(store) {
 
   store.subscribe("snapshot", () => build(game.state));
 
-  store.subscribe("render", ({ stateChanged }) => {
-    if (!stateChanged && !force) return;
+  store.subscribe("render", ({ stateChanged, prev }) => {
+    // Only when a factory changed (a frame can change the clock, the events, ... alone).
+    const factoriesChanged = stateChanged && changed(prev, game.state, (s) => s.factories);
+    if (!factoriesChanged && !force) return;
     force = false;
     const small = narrow.matches;
     const state = game.state;

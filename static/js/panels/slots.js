@@ -91,6 +91,7 @@ export function mountSlots(store) {
         engineId: null,
         lastCycle: -1,
         view: null,
+        shownView: null,
         sx: [],
         sy: labels.map(() => []),
         cx: [],
@@ -119,15 +120,21 @@ export function mountSlots(store) {
   const updateLabels = throttle(() => slots.forEach(label), LABEL_MS);
 
   store.subscribe("render", ({ stateChanged }) => {
+    let headChanged = false;
     for (const slot of slots) {
-      if (stateChanged && slot.view) renderHead(slot, slot.view);
+      // A slot's view is the same object until a frame changes something in it.
+      if (stateChanged && slot.view && slot.view !== slot.shownView) {
+        slot.shownView = slot.view;
+        headChanged = true;
+        renderHead(slot, slot.view);
+      }
       if (slot.dirty) {
         slot.dirty = false;
         slot.strategyChart.setData([slot.cx, slot.cycle, slot.local, slot.fed]);
         slot.sensors.setData(slot.sx, slot.sy);
       }
     }
-    if (stateChanged) updateLabels();
+    if (headChanged) updateLabels();
   });
 
   // Text alternatives of a slot's two charts (role="img" containers).
@@ -162,6 +169,7 @@ export function mountSlots(store) {
 
 function clear(slot) {
   slot.engineId = null;
+  slot.shownView = null;
   slot.lastCycle = -1;
   slot.sx.length = 0;
   for (const ys of slot.sy) ys.length = 0;

@@ -1,4 +1,6 @@
-// The connection pill ("live", "connecting", "offline") and the reconnect banner.
+// The connection pill ("live", "connecting", "offline", "reconnecting") and the reconnect
+// banner. "reconnecting": the connection was open but the running game's frames stopped coming
+// (the watchdog closed it).
 
 import { $ } from "../dom.js";
 
@@ -20,11 +22,15 @@ export function mountStatus(store) {
       if (!banner.hidden) banner.textContent = "Connection lost. Reconnecting now…";
       return;
     }
-    pill.textContent = "offline";
+    const silent = s.reason === "silent";
+    pill.textContent = silent ? "reconnecting" : "offline";
     banner.hidden = false;
+    const why = silent
+      ? "The game server stopped sending frames."
+      : "Connection to the game server lost.";
     const update = () => {
       const secs = Math.max(0, (s.retryAt - Date.now()) / 1000);
-      banner.textContent = `Connection to the game server lost. Reconnecting in ${secs.toFixed(1)} s (attempt ${s.attempt})…`;
+      banner.textContent = `${why} Reconnecting in ${secs.toFixed(1)} s (attempt ${s.attempt})…`;
     };
     update();
     timer = setInterval(update, 200);

@@ -3,6 +3,7 @@
 // disabled): clicking it says how to unlock it instead of sending a command.
 
 import { $, setAttr, setHidden, setText } from "../dom.js";
+import { playerOf } from "../store.js";
 
 const LOCK_SVG =
   '<svg viewBox="0 0 12 12" width="11" height="11" aria-hidden="true"><rect x="2" y="5.5" width="8" height="6" rx="1" fill="currentColor"/><path d="M4 5.5V4a2 2 0 0 1 4 0v1.5" stroke="currentColor" fill="none" stroke-width="1.3"/></svg>';
@@ -55,9 +56,22 @@ export function mountStrategyBar(store, send, notify) {
     if (configChanged) build();
   });
 
+  // What the bar shows depends on these parts of a state only.
+  const parts = (s) => {
+    const p = playerOf(s);
+    return [s.unlocked, s.offers, s.free_play, p.strategy, p.allowed_strategies];
+  };
+  let shown = null; // parts(state) as last drawn, null after a new game's snapshot
+  store.subscribe("snapshot", () => {
+    shown = null;
+  });
+
   store.subscribe("render", ({ stateChanged }) => {
     if (!stateChanged) return;
     const state = game.state;
+    const now = parts(state);
+    if (shown && now.every((v, i) => v === shown[i])) return;
+    shown = now;
     const player = game.player;
     for (const b of box.children) {
       const info = game.strategies.get(b.dataset.strategy);
