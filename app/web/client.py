@@ -86,7 +86,7 @@ class GameClient:
             command = orjson.dumps(command).decode()
         await self.ws.send(command)
 
-    async def command(self, command: dict[str, Any]) -> Frame:
+    async def command(self, command: dict[str, Any] | str | bytes) -> Frame:
         """Send a command and read until its answer: an error, a snapshot, or a changed state."""
         before = self.frames
         await self.send(command)
