@@ -15,16 +15,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from crafted_engines import engine
 from servers import running_server
 
-from app.game.history import ProfitHistory
-from app.game.settings import GameSettings
-from app.game.simulation import new_game, run
-from app.game.state import SlotState
 from app.web.client import GameClient
 from app.web.schemas import DeltaFrame, ErrorFrame, GameStateView
-from app.web.views import history_view, slot_view
 
 # Hang guards only (a broken server fails the test instead of blocking the suite), never a
 # measure of speed.
@@ -462,29 +456,3 @@ def test_two_sessions_are_independent(base_url: str) -> None:
         await bob.close()
 
     play(scenario)
-
-
-# ---------------------------------------------------------------- views and history
-
-
-def test_a_slot_shows_the_readings_and_predictions_of_its_current_cycle() -> None:
-    pool = [engine(10, "E10", local_error=2.0, federated_error=-1.0)]
-    view = slot_view(SlotState(index=2, engine=0, cycle=4), pool)
-    assert (view.index, view.engine_id, view.cycle, view.status) == (2, "E10", 4, "running")
-    assert view.sensors == [4.0] * 16  # crafted sensors hold the cycle number
-    assert (view.local_rul, view.federated_rul) == (6.0 + 2.0, 6.0 - 1.0)  # true RUL 10 - 4
-
-
-def test_profit_history_keeps_one_point_per_tick_and_only_the_latest() -> None:
-    pool = [engine(5)]
-    settings = GameSettings(n_competitors=1)
-    history = ProfitHistory(limit=3)
-    state = new_game(pool, settings, seed=0)
-    history.record(state)
-    for _ in range(5):
-        state = run(state, pool, settings, 1)
-        history.record(state)
-        history.record(state)  # a repeated tick is not a new point
-    kept = history_view(history)
-    assert kept.tick == [3, 4, 5]
-    assert kept.profit["Your factory"] == [3000.0, 4000.0, 5 * 1000.0 - 4 * 60_000]

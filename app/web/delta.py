@@ -13,6 +13,8 @@ from typing import Any
 
 REPLACE = "="
 SHIFT = "~"
+# An object with one of these keys is replaced whole: a patch of it would read as an operation.
+_RESERVED = frozenset({REPLACE, SHIFT})
 
 JSON = Any  # dict | list | str | int | float | bool | None, nested
 
@@ -40,14 +42,14 @@ def _diff_value(old: JSON, new: JSON) -> JSON:
     if old is new:
         return _SAME
     if isinstance(new, dict):
-        if isinstance(old, dict) and old.keys() == new.keys():
+        if isinstance(old, dict) and old.keys() == new.keys() and not _RESERVED & new.keys():
             patch = {}
             for key, value in new.items():
                 change = _diff_value(old[key], value)
                 if change is not _SAME:
                     patch[key] = change
             return patch if patch else _SAME
-        return {REPLACE: new}
+        return _SAME if old == new else {REPLACE: new}
     if isinstance(new, list):
         if isinstance(old, list) and len(old) == len(new) and new:
             patch = {}
