@@ -1,15 +1,21 @@
-"""A session plays at the speed it was set to: the tick schedule driven by a clock we control."""
+"""A game plays at the speed it was set to: the tick clock driven by a clock we control.
+
+The loop here is the one `app.web.live.LiveGame` runs: wait `clock.wait(speed)`, then play
+`clock.due(speed)` ticks. Pinned: a ticker that ignored the speed would fail these.
+"""
 
 from __future__ import annotations
 
 import pytest
+from crafted_engines import noisy_pool
 
-from app.game.engines import GameModels
-from app.web.pacing import TickSchedule
+from app.game.decisions import DecisionTables
+from app.web.pacing import TickClock
 from app.web.schemas import Pause, Resume, SetSpeed
 from app.web.session import GameSession
 from app.web.settings import Settings
-from app.web.views import game_config, model_metrics
+
+POOL = noisy_pool()
 
 
 class FakeClock:
@@ -22,63 +28,61 @@ class FakeClock:
         return self.now
 
 
-def _session(game_models: GameModels, settings: Settings) -> GameSession:
-    config = game_config(settings, game_models.feature_names)
-    return GameSession(settings, game_models.traces, config, model_metrics(game_models.metrics))
+def _session(settings: Settings) -> GameSession:
+    return GameSession(settings, POOL, DecisionTables(POOL, settings.game))
 
 
-def _ticks_in(
-    session: GameSession, clock: FakeClock, schedule: TickSchedule, seconds: float
-) -> int:
-    """Play the session as the connection's ticker does, for `seconds` of the fake clock."""
+def _play(session: GameSession, clock: FakeClock, ticks: TickClock, seconds: float) -> list[int]:
+    """Run the ticker loop for `seconds` of the fake clock; the ticks played at each wake-up."""
     end = clock.now + seconds
-    played = 0
-    while (interval := session.tick_interval) is not None:
-        wait = schedule.next_wait(interval)
+    wakes = []
+    while session.tick_interval is not None:
+        wait = ticks.wait(session.ticks_per_second)
         if clock.now + wait > end + 1e-9:
             break
         clock.now += wait
-        session.tick()
-        played += 1
+        wakes.append(session.advance(ticks.due(session.ticks_per_second)))
     clock.now = end
-    return played
+    return wakes
 
 
-@pytest.mark.parametrize("speed", [1.0, 5.0, 20.0, 50.0])
-def test_a_session_plays_exactly_its_speed(game_models: GameModels, speed: float) -> None:
+@pytest.mark.parametrize("speed", [0.5, 1.0, 5.0, 20.0, 50.0])
+def test_a_game_plays_exactly_its_speed_in_at_most_20_frames_a_second(speed: float) -> None:
     settings = Settings()
-    session = _session(game_models, settings)
+    session = _session(settings)
     clock = FakeClock()
-    schedule = TickSchedule(clock)
+    ticks = TickClock(clock, frames_per_second=20)
     session.handle(SetSpeed(type="set_speed", ticks_per_second=speed))
-    assert session.tick_interval == pytest.approx(1.0 / speed)
-    schedule.restart()
-    assert _ticks_in(session, clock, schedule, 10.0) == round(10 * speed)
-    assert session.state.tick == round(10 * speed)
+    ticks.restart()
+    wakes = _play(session, clock, ticks, 10.0)
+    assert sum(wakes) == session.tick == round(10 * speed)
+    assert len(wakes) <= 10 * 20  # frames: ticks batch at high speed
+    if speed > 20:
+        assert max(wakes) >= 2
 
 
-def test_the_default_speed_is_the_settings_speed_and_pause_stops_ticks(
-    game_models: GameModels,
-) -> None:
+def test_the_default_speed_is_the_settings_speed_and_pause_stops_ticks() -> None:
     settings = Settings(default_ticks_per_second=4.0)
-    session = _session(game_models, settings)
+    session = _session(settings)
     clock = FakeClock()
-    schedule = TickSchedule(clock)
-    assert _ticks_in(session, clock, schedule, 5.0) == 20
+    ticks = TickClock(clock)
+    assert sum(_play(session, clock, ticks, 5.0)) == 20
     session.handle(Pause(type="pause"))
     assert session.tick_interval is None
-    assert _ticks_in(session, clock, schedule, 5.0) == 0
+    assert _play(session, clock, ticks, 5.0) == []
     session.handle(Resume(type="resume"))
-    schedule.restart()
-    assert _ticks_in(session, clock, schedule, 2.5) == 10
+    ticks.restart()
+    assert sum(_play(session, clock, ticks, 2.5)) == 10
 
 
 def test_a_late_ticker_catches_up_at_most_the_lag_limit() -> None:
     clock = FakeClock()
-    schedule = TickSchedule(clock, max_lag_s=1.0)
-    assert schedule.next_wait(0.1) == pytest.approx(0.1)
+    ticks = TickClock(clock, frames_per_second=20, max_lag_s=1.0)
     clock.now += 0.1
+    assert ticks.due(10.0) == 1
     clock.now += 5.0  # the machine stalled for 5 s
-    # Behind by more than the limit: the schedule restarts from now instead of a 50-tick burst.
-    assert schedule.next_wait(0.1) == 0.0
-    assert schedule.next_wait(0.1) == pytest.approx(0.1)
+    # Behind by more than the limit: at most a second's worth of ticks, not a 50-tick burst.
+    assert ticks.due(10.0) == 10
+    assert ticks.wait(10.0) == pytest.approx(0.1)
+    clock.now += 0.1
+    assert ticks.due(10.0) == 1

@@ -3,51 +3,64 @@
 from __future__ import annotations
 
 from app.game import progress
+from app.game.decisions import DecisionTables
 from app.game.engines import GameModels
 from app.game.settings import GameSettings
-from app.web.schemas import Resume, SetStrategy
+from app.web.schemas import Resume, SetStrategy, Step
 from app.web.session import GameSession
 from app.web.settings import Settings
-from app.web.views import game_config, model_metrics
+
+
+def _session(game_models: GameModels, settings: Settings) -> GameSession:
+    pool = game_models.traces
+    return GameSession(settings, pool, DecisionTables(pool, settings.game))
 
 
 def test_the_seasons_end_pauses_the_session_and_resume_keeps_playing(
     game_models: GameModels,
 ) -> None:
-    settings = Settings(game=GameSettings(season_goal=60_000))
-    config = game_config(settings, game_models.feature_names)
-    session = GameSession(settings, game_models.traces, config, model_metrics(game_models.metrics))
-    frame = session.tick()
-    while frame.state.season.winner is None:
-        assert session.running
-        frame = session.tick()
-        assert frame.state.tick < 5_000
-    assert not session.running and not frame.state.running
+    session = _session(game_models, Settings(game=GameSettings(season_goal=60_000)))
+    session.advance(5_000)
+    view = session.view()
+    assert view["season"]["winner"] is not None and view["tick"] < 5_000
+    assert not session.running and not view["running"]
     assert session.tick_interval is None
-    assert frame.state.season.finished_tick == frame.state.tick
+    assert view["season"]["finished_tick"] == view["tick"]
+    assert session.advance(10) == 0  # paused: nothing plays
+    session.handle(Step(type="step"))  # a step plays one tick and stays paused
+    assert session.tick == view["tick"] + 1 and not session.running
     session.handle(Resume(type="resume"))
     assert session.running
-    frame = session.tick()
-    assert frame.state.season.winner is not None and session.running
+    assert session.advance(3) == 3
+    assert session.view()["season"]["winner"] == view["season"]["winner"] and session.running
 
 
 def test_frames_carry_the_ghost_once_the_player_chooses_federated(
     game_models: GameModels,
 ) -> None:
     settings = Settings()
-    config = game_config(settings, game_models.feature_names)
-    session = GameSession(settings, game_models.traces, config, model_metrics(game_models.metrics))
-    assert session.tick().state.ghost is None
-    session.state = progress.set_free_play(session.state, True, settings.game)
+    session = _session(game_models, settings)
+    session.advance(1)
+    assert session.view()["ghost"] is None
+    session.handle(SetStrategy(type="set_strategy", strategy="corrective"))
+    state = progress.set_free_play(session.state, True, settings.game)
+    session = GameSession.restore(
+        settings, session.pool, session.tables, {**session.saved(), "state": _dict(state)}, []
+    )
     session.handle(SetStrategy(type="set_strategy", strategy="federated"))
-    for _ in range(400):
-        frame = session.tick()
-    ghost = frame.state.ghost
-    assert ghost is not None and ghost.since_tick == 1
-    player = frame.state.factories[0]
-    assert ghost.node == player.node
-    assert ghost.federated_gain == player.profit - ghost.profit
-    assert frame.history_point.ghost == ghost.profit
-    snapshot = session.snapshot()
-    assert snapshot.history.ghost[0] is None and snapshot.history.ghost[-1] == ghost.profit
-    assert len(snapshot.history.ghost) == len(snapshot.history.tick)
+    session.advance(400)
+    view = session.view()
+    ghost = view["ghost"]
+    assert ghost is not None and ghost["since_tick"] == 1
+    player = view["factories"][0]
+    assert ghost["node"] == player["node"]
+    assert ghost["federated_gain"] == player["profit"] - ghost["profit"]
+    points = session.history.since(None)
+    assert points[-1].ghost == ghost["profit"]
+    assert points[0].ghost is None and points[0].tick == 1  # restored: history from the save
+
+
+def _dict(state: object) -> dict:
+    from app.game.codec import state_to_dict
+
+    return state_to_dict(state)  # type: ignore[arg-type]
