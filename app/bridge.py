@@ -2,9 +2,10 @@
 
 The only module that imports both `fl_engine` and `app.game`; neither imports it. The game's
 models are the factory models (`fl_engine.factory_models`): each of the 80 factories' own local
-model, the federated model over all of them and a centralized reference. They are trained once
-per (family, seed), cached under the artifacts directory, and asked once here, at start-up, for
-every cycle of every held-out engine, so a game tick never calls a model.
+model, the federated model over all of them and a centralized reference. The default family and
+seed ship with the game (data/models); others are trained once per (family, seed) and cached
+under the artifacts directory. They are asked once here, at start-up, for every cycle of every
+held-out engine, so a game tick never calls a model.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fl_engine.data import SIGNAL_COLUMNS, Runs, load_runs, resolve_data_dir
 from fl_engine.factory_models import (
     FactoryModels,
     FactoryModelsConfig,
+    data_fingerprint,
     load_factory_models,
     save_factory_models,
     train_factory_models,
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
     from app.web.settings import Settings
 
 MODEL_FAMILIES = ("window", "ff09")
+# Trained models that ship with the game (`tycoon train-game-models --out data/models` makes
+# them): the default family and seed, so the first `tycoon serve` starts in seconds, not ~45 s.
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
 
 def models_dir(artifacts_dir: Path, model: str, seed: int) -> Path:
@@ -40,24 +45,75 @@ def models_dir(artifacts_dir: Path, model: str, seed: int) -> Path:
 
 
 def ensure_factory_models(
-    artifacts_dir: Path, runs: Runs, seed: int, model: str, console: Console | None = None
+    artifacts_dir: Path,
+    runs: Runs,
+    seed: int,
+    model: str,
+    console: Console | None = None,
+    shipped_dir: Path | None = SHIPPED_MODELS_DIR,
 ) -> FactoryModels:
-    """Load the factory models of (`model`, `seed`), or train them once and cache them."""
+    """The factory models of (`model`, `seed`): cached under `artifacts_dir`, else the shipped
+    ones if they were made from exactly this data and configuration, else trained once and cached.
+    """
     if model not in MODEL_FAMILIES:
         raise ValueError(f"unknown model family {model!r}; expected one of {MODEL_FAMILIES}")
+    artifacts_dir = Path(artifacts_dir)
+    if artifacts_dir.exists() and not artifacts_dir.is_dir():
+        # else a file there would be silently ignored (shipped models) or fail half-way (training)
+        raise ArtifactError(f"the artifacts directory {artifacts_dir} is a file, not a directory")
     folder = models_dir(artifacts_dir, model, seed)
-    if not folder.exists():
-        console = console or Console()
+    if folder.exists():
+        return load_factory_models(folder)
+    console = console or Console()
+    shipped = shipped_models(shipped_dir, runs, model, seed, console)
+    if shipped is not None:
+        return shipped
+    console.print(
+        f"no {model} game models for seed {seed} in {folder}: training them now, "
+        "cached for next time",
+        highlight=False,
+    )
+    config = FactoryModelsConfig(seed=seed, model=model)
+    with stage_progress(console) as progress:
+        trained = train_factory_models(runs, config, progress)
+    save_factory_models(trained, folder)
+    return load_factory_models(folder)
+
+
+def shipped_models(
+    shipped_dir: Path | None, runs: Runs, model: str, seed: int, console: Console
+) -> FactoryModels | None:
+    """The shipped models of (`model`, `seed`), or None where there are none or they do not fit.
+
+    They fit only the data they were trained on (`data_fingerprint`: with --data-dir at other
+    C-MAPSS files, even with the same engine ids, the split and every model would differ) and
+    the configuration training would use now; anything else means training, never an error.
+    """
+    if shipped_dir is None:
+        return None
+    folder = models_dir(shipped_dir, model, seed)
+    if not folder.is_dir():
+        return None
+    try:
+        models = load_factory_models(folder)
+    except ArtifactError as exc:
+        console.print(f"the shipped models cannot be used: {exc}", highlight=False)
+        return None
+    known = set(runs.engine_ids)
+    engines = [*models.test_engines, *(e for node in models.node_engines for e in node)]
+    if (
+        models.metrics.get("data_fingerprint") != data_fingerprint(runs)
+        or models.config != FactoryModelsConfig(seed=seed, model=model)
+        or not known.issuperset(engines)
+    ):
         console.print(
-            f"no {model} game models for seed {seed} in {folder}: training them now, "
-            "cached for next time",
+            f"the shipped {model} models for seed {seed} were made from other data or "
+            "settings: training them for this data",
             highlight=False,
         )
-        config = FactoryModelsConfig(seed=seed, model=model)
-        with stage_progress(console) as progress:
-            trained = train_factory_models(runs, config, progress)
-        save_factory_models(trained, folder)
-    return load_factory_models(folder)
+        return None
+    console.print(f"using the shipped {model} game models for seed {seed}", highlight=False)
+    return models
 
 
 def build_traces(runs: Runs, models: FactoryModels) -> list[EngineTrace]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
@@ -64,39 +64,114 @@ def save_factory_models(models: FactoryModels, out_dir: Path) -> None:
     tmp.replace(out_dir / JSON_FILE)
 
 
+class _Strict(BaseModel):
+    """JSON as written by `save_factory_models`: no coercion (a "12.5" string is not a number)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class _Features(_Strict):
+    names: list[str]
+    mean: list[float]
+    std: list[float]
+
+
+class _Target(_Strict):
+    mean: float
+    std: float
+    cap: float | None
+
+
+class _Scores(_Strict):
+    centralized: float
+    federated: float
+    local: list[float]  # one per factory
+
+
+class _Metrics(_Strict):
+    """The part of the metrics that start-up reads (`app.bridge.panel_metrics`, `family_of`)."""
+
+    family: str
+    model: dict[str, Any]
+    rmse: _Scores
+    late_life_rmse: _Scores
+    capped_rmse: _Scores
+    federated_curve: list[float] = []
+    data_fingerprint: dict[str, Any] | None = None  # absent in files from before it existed
+
+
+class _Doc(_Strict):
+    format: str
+    config: dict[str, Any]
+    node_engines: list[list[str]]
+    test_engines: list[str] = Field(min_length=1)
+    features: _Features
+    target: _Target
+    metrics: _Metrics
+
+
+def _first_error(exc: ValidationError) -> str:
+    """One line for the user: where in the file, and what is wrong there."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "the document"
+    return f"{where}: {first['msg']}"
+
+
+def _check(doc: _Doc, cfg: FactoryModelsConfig) -> None:
+    """What the schema cannot say: lengths that must agree, names that must exist."""
+    names, mean, std = doc.features.names, doc.features.mean, doc.features.std
+    unknown = [n for n in names if n not in SIGNAL_COLUMNS]
+    sizes = {len(names), len(mean), len(std)}
+    if unknown or len(sizes) != 1 or not names:
+        raise ValueError(f"bad feature list (unknown {unknown}, lengths {sorted(sizes)})")
+    if min(std) <= 0:
+        raise ValueError("features.std must be positive")
+    if len(doc.node_engines) != cfg.n_nodes:
+        raise ValueError(f"{len(doc.node_engines)} factories' engines for {cfg.n_nodes}")
+    for measure in ("rmse", "late_life_rmse", "capped_rmse"):
+        local = getattr(doc.metrics, measure).local
+        if len(local) != cfg.n_nodes:
+            raise ValueError(f"metrics.{measure}.local has {len(local)} values for {cfg.n_nodes}")
+    if doc.metrics.family != cfg.model:
+        raise ValueError(f"metrics of the {doc.metrics.family} family, config of {cfg.model}")
+
+
 def _read_json(
     path: Path,
 ) -> tuple[dict[str, Any], FactoryModelsConfig, FeatureScaling, Family, TargetScale]:
+    """The JSON half of a set, checked all the way down: whatever is wrong in it becomes one
+    `ArtifactError` line naming the file, never a traceback at start-up."""
     if not path.is_file():
         raise ArtifactError(f"no factory models in {path.parent}: {path} is missing")
+    damaged = f"{path} is damaged or from another version"
     try:
-        doc = json.loads(path.read_text())
-        if doc.get("format") != FORMAT:
-            raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT!r}")
-        cfg = FactoryModelsConfig(**doc["config"])
-        features = FeatureScaling(
-            [str(n) for n in doc["features"]["names"]],
-            np.asarray(doc["features"]["mean"], dtype=np.float64),
-            np.asarray(doc["features"]["std"], dtype=np.float64),
-        )
-        unknown = [n for n in features.names if n not in SIGNAL_COLUMNS]
-        sizes = {len(features.names), len(features.mean), len(features.std)}
-        if unknown or len(sizes) != 1:
-            raise ValueError(f"bad feature list (unknown {unknown}, lengths {sorted(sizes)})")
-        if len(doc["node_engines"]) != cfg.n_nodes or not doc["test_engines"]:
-            raise ValueError(f"{len(doc['node_engines'])} factories' engines for {cfg.n_nodes}")
-        cap = doc["target"]["cap"]
-        target = TargetScale(
-            float(doc["target"]["mean"]),
-            float(doc["target"]["std"]),
-            None if cap is None else float(cap),
-        )
-        family = family_of(cfg.model, dict(doc["metrics"])["model"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{path} is damaged or from another version ({exc!r})") from exc
-    except (ValidationError, ValueError) as exc:
-        raise ArtifactError(f"{path} is damaged or from another version ({exc})") from exc
-    return doc, cfg, features, family, target
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ArtifactError(f"{damaged} ({exc!r})") from exc
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{damaged} (a JSON {type(raw).__name__}, not an object)")
+    if raw.get("format") != FORMAT:
+        raise ArtifactError(f"{damaged} (format {raw.get('format')!r}, expected {FORMAT!r})")
+    try:
+        doc = _Doc.model_validate(raw)
+    except ValidationError as exc:
+        raise ArtifactError(f"{damaged} ({_first_error(exc)})") from exc
+    try:
+        cfg = FactoryModelsConfig(**doc.config)
+    except ValidationError as exc:
+        raise ArtifactError(f"{damaged} (config.{_first_error(exc)})") from exc
+    try:
+        _check(doc, cfg)
+        family = family_of(cfg.model, doc.metrics.model)
+    except (ValueError, TypeError) as exc:  # TypeError: an architecture field family_of lacks
+        raise ArtifactError(f"{damaged} ({exc})") from exc
+    features = FeatureScaling(
+        doc.features.names,
+        np.asarray(doc.features.mean, dtype=np.float64),
+        np.asarray(doc.features.std, dtype=np.float64),
+    )
+    target = TargetScale(doc.target.mean, doc.target.std, doc.target.cap)
+    return raw, cfg, features, family, target
 
 
 def _model(

@@ -19,6 +19,7 @@ from fl_engine.factory_types import (
     FactoryModels,
     FactoryModelsConfig,
     ModelFamily,
+    data_fingerprint,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "FactoryModelsConfig",
     "ModelFamily",
     "Progress",
+    "data_fingerprint",
     "load_factory_models",
     "save_factory_models",
     "train_factory_models",

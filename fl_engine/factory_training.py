@@ -11,7 +11,8 @@ and "local" (rounds), "evaluate" (0/1, 1/1). The metrics (`metrics` of the resul
 test RMSE, late-life RMSE (true RUL <= 50) and RMSE against the RUL capped at 125 of every
 model ("local": one per factory, plus `local_summary`), the share of factories whose own model
 is worse late in life than the federated one, test curves after each round (federated) and epoch
-(centralized), the engines and row counts each model's minibatches drew, seconds per stage.
+(centralized), the engines and row counts each model's minibatches drew, the data they came from
+(`data_fingerprint`), seconds per stage.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from torch import Tensor
 
 from fl_engine.arrays import FloatArray, IndexArray
 from fl_engine.data import Runs
-from fl_engine.factory_types import FactoryModels, FactoryModelsConfig, FeatureScaling
+from fl_engine.factory_types import (
+    FactoryModels,
+    FactoryModelsConfig,
+    FeatureScaling,
+    data_fingerprint,
+)
 from fl_engine.features import ProtocolData, prepare_protocol
 from fl_engine.local_training import AdamConfig
 from fl_engine.metrics import LATE_LIFE_RUL, late_life_rmse, rmse
@@ -233,6 +239,7 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
         },
         "model": family.describe(),
         "target": asdict(target),
+        "data_fingerprint": data_fingerprint(runs),
         "seconds": seconds,
     }
     return FactoryModels(

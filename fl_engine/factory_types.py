@@ -9,6 +9,7 @@ public face of all three.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -85,6 +86,18 @@ class FactoryModelsConfig(BaseModel):
             if family in FAMILY_DEFAULTS:
                 return {**FAMILY_DEFAULTS[family], **data}
         return data
+
+
+def data_fingerprint(runs: Runs) -> dict[str, Any]:
+    """What the models were trained on, to tell whether saved models fit the data at hand.
+
+    Engine ids alone are not enough: the full C-MAPSS set has the same FD001/FD003 ids, but more
+    engines, so the protocol's split (and every model) would differ. The hash covers every
+    engine id and every number the protocol reads."""
+    digest = hashlib.sha256("\n".join(runs.engine_ids).encode())
+    for array in (runs.run_to_failure, runs.row_engine, runs.cycle, runs.signals, runs.rul):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return {"engines": runs.n_engines, "rows": runs.n_rows, "sha256": digest.hexdigest()}
 
 
 @dataclass(frozen=True)

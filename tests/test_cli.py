@@ -125,3 +125,46 @@ def test_compare_writes_the_answer_as_json(tmp_path: Path, game_models, game_art
     assert lo <= data["federated_minus_local"]["mean"] <= hi
     bad = _tycoon("compare", "--seeds", "0", "--model", "gpt", timeout=60)
     assert bad.returncode == 2 and "unknown model 'gpt'" in bad.stderr
+
+
+def _free_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
+def test_an_artifacts_path_that_is_a_file_is_an_error_not_a_retrain(tmp_path: Path) -> None:
+    file = tmp_path / "somefile"
+    file.write_text("not a directory")
+    done = _tycoon("serve", "--port", _free_port(), "--artifacts", str(file), timeout=60)
+    assert done.returncode == 2
+    assert f"--artifacts {file} is a file, not a directory" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+    assert file.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ('{"format": "turbofan-tycoon/factory-models/1", "config": []}', "config: Input should"),
+        ("[1, 2]", "a JSON list, not an object"),
+    ],
+)
+def test_a_damaged_models_file_stops_serve_with_one_line(
+    tmp_path: Path, damage: str, expected: str
+) -> None:
+    """Start-up reads the models before serving: a bad factory_models.json is one clear line."""
+    folder = tmp_path / "artifacts" / "game-window-seed-0"
+    folder.mkdir(parents=True)
+    (folder / "factory_models.json").write_text(damage)
+    artifacts = str(tmp_path / "artifacts")
+    done = _tycoon("serve", "--port", _free_port(), "--artifacts", artifacts, timeout=120)
+    assert done.returncode == 2, done.stdout
+    message = " ".join(done.stderr.split())
+    assert "factory_models.json is damaged" in message and expected in message
+    assert "Traceback" not in done.stderr
+
+
+def test_train_game_models_help_names_the_shipped_directory() -> None:
+    done = _tycoon("train-game-models", "--help", timeout=60)
+    assert done.returncode == 0 and "data/models" in done.stdout

@@ -1,14 +1,18 @@
 """The game's factory models on the real data: every factory's local model, FedAvg over all 80
 factories and a centralized reference, for both model families.
 
-The fixtures are the real default models (seed 0), trained once per session (`window_models`\nin conftest.py is also the game's).
+The fixtures are the real default models (seed 0): `window_models` (conftest.py, also the game's)
+is the shipped set when it was made from this data, else trained once per session; the ff09 set
+is trained once per session (~2 s).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,10 +42,13 @@ Events = list[tuple[str, int, int]]
 
 
 @pytest.fixture(scope="session")
-def ff09_trained(runs: Runs) -> tuple[FactoryModels, Events]:
+def ff09_trained(runs: Runs, training: Any) -> tuple[FactoryModels, Events]:
     events: Events = []
-    models = train_factory_models(
-        runs, FactoryModelsConfig(model="ff09"), lambda *e: events.append(e)
+    models = training(
+        "the ff09 factory models (seed 0)",
+        lambda: train_factory_models(
+            runs, FactoryModelsConfig(model="ff09"), lambda *e: events.append(e)
+        ),
     )
     return models, events
 
@@ -252,6 +259,81 @@ def test_damaged_or_mismatched_files_get_a_clear_error(
     d = broken("fewer-factories")  # settings for 40 factories, weights of 80
     doc = json.loads((d / "factory_models.json").read_text())
     doc["config"]["n_nodes"], doc["node_engines"] = 40, doc["node_engines"][:40]
+    for measure in ("rmse", "late_life_rmse", "capped_rmse"):  # a JSON file consistent in itself
+        doc["metrics"][measure]["local"] = doc["metrics"][measure]["local"][:40]
     (d / "factory_models.json").write_text(json.dumps(doc))
     with pytest.raises(ArtifactError, match=r"does not match.*local.*shape"):
         load_factory_models(d)
+
+
+def _mutate(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Set doc[a][b][c] = value for path "a.b.c" (integers index lists)."""
+    *parents, last = path.split(".")
+    node: Any = doc
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[int(last) if isinstance(node, list) else last] = value
+
+
+_DELETE = object()
+Damage = Callable[[dict[str, Any]], Any]
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        # wrong types
+        (
+            lambda d: _mutate(d, "metrics.rmse.local.3", "12.5"),
+            r"metrics\.rmse\.local\.3: .*number",
+        ),
+        (lambda d: _mutate(d, "node_engines.0.0", 17), r"node_engines\.0\.0: .*string"),
+        (lambda d: _mutate(d, "config.n_nodes", "eighty"), r"config\.n_nodes: .*integer"),
+        (lambda d: _mutate(d, "target.cap", [125]), r"target\.cap"),
+        # missing keys
+        (
+            lambda d: _mutate(d, "metrics.late_life_rmse", _DELETE),
+            r"late_life_rmse: Field required",
+        ),
+        (lambda d: _mutate(d, "features", _DELETE), r"features: Field required"),
+        (lambda d: _mutate(d, "metrics.family", _DELETE), r"metrics\.family: Field required"),
+        # metrics of the wrong shape
+        (lambda d: _mutate(d, "metrics.rmse", [1.0, 2.0]), r"metrics\.rmse: .*dictionary"),
+        (lambda d: _mutate(d, "metrics.federated_curve", {"1": 2.0}), r"federated_curve: .*list"),
+        (lambda d: _mutate(d, "metrics.model", "window"), r"metrics\.model: .*dictionary"),
+        (lambda d: _mutate(d, "metrics.model.filters", "four"), r"damaged"),
+        (lambda d: _mutate(d, "metrics.model.kernel", 3), r"kernel"),
+        # lists of the wrong length
+        (lambda d: d["metrics"]["late_life_rmse"]["local"].pop(), r"late_life_rmse\.local has 79"),
+        (lambda d: d["features"]["mean"].pop(), r"bad feature list"),
+        (lambda d: d["node_engines"].pop(), r"79 factories' engines for 80"),
+        (lambda d: _mutate(d, "test_engines", []), r"test_engines: .*at least 1"),
+        # not even an object
+        (lambda d: d.clear() or d.update({"format": "x"}), r"format 'x'"),
+    ],
+)
+def test_a_json_file_with_wrong_contents_is_one_clear_line(
+    window_models: FactoryModels, tmp_path: Path, damage: Damage, expected: str
+) -> None:
+    """Issue 10: wrong types, missing keys, metrics of the wrong shape and lists of the wrong
+    length in factory_models.json are each one `ArtifactError` line naming the file."""
+    save_factory_models(window_models, tmp_path)
+    path = tmp_path / "factory_models.json"
+    doc = json.loads(path.read_text())
+    damage(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match=expected) as caught:
+        load_factory_models(tmp_path)
+    message = str(caught.value)
+    assert str(path) in message and "damaged or from another version" in message
+    assert "\n" not in message
+
+
+def test_a_json_list_or_number_is_refused_with_a_clear_line(tmp_path: Path) -> None:
+    for text in ("[1, 2, 3]", "42", "null"):
+        (tmp_path / "factory_models.json").write_text(text)
+        with pytest.raises(ArtifactError, match=r"factory_models\.json is damaged.*not an object"):
+            load_factory_models(tmp_path)

@@ -139,3 +139,53 @@ def _table(metrics: list[dict[str, Any]], seeds: list[int]) -> Table:
     hi = max(x["local_all_nodes_rmse"]["max"] for x in metrics)
     table.caption = f"local = the non-participant node; every node alone: mean {local.mean():.1f}, range {lo:.1f}-{hi:.1f}"
     return table
+
+
+@app.command("train-game-models")
+def train_game_models(
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="writes OUT/game-MODEL-seed-SEED; data/models is the set shipped with the game"
+        ),
+    ] = Path("data/models"),
+    model: Annotated[str, typer.Option(help="model family: window or ff09")] = "window",
+    seed: Annotated[int, typer.Option(min=0, help="seed of the split and the training")] = 0,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train the game's factory models (every factory, federated, centralized) and save them.
+
+    With the defaults it regenerates the models shipped in data/models (they spare the first serve ~45 s of training); it always trains, even where OUT already has them.
+    """
+    from app.bridge import MODEL_FAMILIES, models_dir
+    from app.reporting import stage_progress
+    from fl_engine.data import DataError, load_runs, resolve_data_dir
+    from fl_engine.factory_models import (
+        FactoryModelsConfig,
+        save_factory_models,
+        train_factory_models,
+    )
+
+    if model not in MODEL_FAMILIES:
+        fail(f"unknown model family {model!r}; expected one of {', '.join(MODEL_FAMILIES)}")
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file, not a directory")
+    try:
+        runs = load_runs(resolve_data_dir(data_dir))
+    except DataError as exc:
+        fail(str(exc))
+    config = FactoryModelsConfig(seed=seed, model=model)
+    with stage_progress(console) as report:
+        models = train_factory_models(runs, config, report)
+    folder = models_dir(out, model, seed)
+    save_factory_models(models, folder)
+    seconds = models.metrics["seconds"]
+    late = models.metrics["late_life_rmse"]
+    console.print(
+        "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()), highlight=False
+    )
+    console.print(
+        f"late-life RMSE: centralized {late['centralized']:.2f}, "
+        f"federated {late['federated']:.2f}; wrote {folder}",
+        highlight=False,
+    )
