@@ -456,3 +456,24 @@ def test_two_sessions_are_independent(base_url: str) -> None:
         await bob.close()
 
     play(scenario)
+
+
+def test_endless_request_headers_are_refused_not_buffered(base_url: str) -> None:
+    """Headers are bounded (uvicorn on h11, 16 KiB): a client that keeps sending one header is
+    answered with an error and cut off instead of being buffered without limit."""
+    import socket
+
+    host, port = base_url.split(":")
+    with socket.create_connection((host, int(port)), timeout=RECV_GUARD_S) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: ")
+        sent, refused = 0, False
+        try:
+            while sent < 8 << 20:  # 8 MiB at most
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            refused = True
+        if not refused:
+            reply = sock.recv(1024)
+            refused = reply.startswith(b"HTTP/1.1 4") or reply == b""
+    assert refused and sent < 8 << 20
