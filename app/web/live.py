@@ -37,6 +37,7 @@ class LiveGame:
         self.watchers: set[Watcher] = set()
         self.saved_version = -1  # the session version last written to the store
         self.saved_tick: int | None = None  # the last tick whose history point is stored
+        self.new_history = False  # started over since the last save: replace the stored history
         self._pace_changed = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
 
@@ -65,6 +66,8 @@ class LiveGame:
     def changed(self, outcome: Outcome | None = None) -> None:
         """Something a frame shows changed: tell every watcher (and the ticker of a new pace)."""
         restarted = outcome is not None and outcome.restarted
+        if restarted:
+            self.saved_tick, self.new_history = None, True
         if outcome is not None and outcome.pace_changed:
             self._pace_changed.set()
         for watcher in list(self.watchers):

@@ -192,7 +192,7 @@ class GameRegistry:
         if self.store is None or not games:
             return
         records = []
-        marks = [(g, g.saved_version, g.saved_tick) for g in games]
+        marks = [(g, g.saved_version, g.saved_tick, g.new_history) for g in games]
         for game in games:
             session = game.session
             points = session.history.since(game.saved_tick)
@@ -207,15 +207,19 @@ class GameRegistry:
                     state_json=orjson.dumps(session.saved()).decode(),
                     chunk=chunk,
                     keep_from_tick=max(0, session.tick - self.settings.history_limit),
+                    new_history=game.new_history,
                 )
             )
             game.saved_version = session.version
             game.saved_tick = session.tick
+            game.new_history = False
         try:
             await self.store.save_many(records, time.time())
         except Exception:
-            for game, version, tick in marks:  # not saved: try again next time
-                game.saved_version, game.saved_tick = version, tick
+            for game, version, tick, new in marks:  # not saved: try again next time
+                game.saved_version = version
+                game.new_history = game.new_history or new  # (a reset may have come meanwhile)
+                game.saved_tick = None if game.new_history else tick
             raise
 
 

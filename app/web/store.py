@@ -71,13 +71,15 @@ class HistoryChunk:
 @dataclass(frozen=True, slots=True)
 class SaveRecord:
     """One game's save: its whole state, the history played since the last save (if any), and
-    the oldest tick it still shows (chunks that end before `keep_from_tick` are pruned)."""
+    the oldest tick it still shows (chunks that end before `keep_from_tick` are pruned).
+    `new_history`: the game started over, so its earlier history chunks are deleted first."""
 
     session_id: str
     tick: int
     state_json: str
     chunk: HistoryChunk | None = None
     keep_from_tick: int = 0
+    new_history: bool = False
 
     def __post_init__(self) -> None:
         if not valid_session_id(self.session_id):
@@ -143,6 +145,8 @@ class GameStore:
                     "tick = excluded.tick, state = excluded.state",
                     (r.session_id, now, r.tick, r.state_json),
                 )
+                if r.new_history:
+                    conn.execute("DELETE FROM history WHERE session_id = ?", (r.session_id,))
                 if r.chunk is not None:
                     conn.execute(
                         "INSERT INTO history (session_id, first_tick, last_tick, points) "
@@ -265,7 +269,7 @@ def _prepare(path: Path, conn: sqlite3.Connection) -> None:
 
 
 class AsyncGameStore:
-    """A GameStore for asyncio: every call runs on one worker thread, in the order made."""
+    """A GameStore for asyncio (its methods, awaited): calls run on one worker thread, in order."""
 
     def __init__(self, store: GameStore, executor: ThreadPoolExecutor) -> None:
         """Use `await AsyncGameStore.open(path)`; `store` must belong to `executor`'s thread."""
@@ -290,23 +294,18 @@ class AsyncGameStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def save_many(self, records: Sequence[SaveRecord], now: float) -> None:
-        """See `GameStore.save_many`."""
         await self._run(self.store.save_many, records, now)
 
     async def load(self, session_id: str) -> SavedGame | None:
-        """See `GameStore.load`."""
         return await self._run(self.store.load, session_id)
 
     async def delete(self, session_id: str) -> None:
-        """See `GameStore.delete`."""
         await self._run(self.store.delete, session_id)
 
     async def expire(self, now: float, max_age_s: float) -> int:
-        """See `GameStore.expire`."""
         return await self._run(self.store.expire, now, max_age_s)
 
     async def count(self) -> int:
-        """See `GameStore.count`."""
         return await self._run(self.store.count)
 
     async def aclose(self) -> None:
