@@ -347,7 +347,10 @@ BAD_MESSAGES = {
     ),
     "negative seed": ('{"type": "reset", "seed": -3}', "seed must be a whole number from 0"),
     "fractional seed": ('{"type": "reset", "seed": 1.5}', "seed must be a whole number from 0"),
-    "seed true": ('{"type": "reset", "seed": true}', "seed must be a whole number from 0 to 4294967295 (got True)"),
+    "seed true": (
+        '{"type": "reset", "seed": true}',
+        "seed must be a whole number from 0 to 4294967295 (got True)",
+    ),
     "wrong value type": ('{"type": "free_play", "enabled": "sometimes"}', "enabled"),
     "oversized": (json.dumps({"type": "reset", "pad": "x" * 5000}), "message too large"),
     "binary": (b"\x00\x01", "binary messages are not accepted"),
