@@ -267,6 +267,17 @@ def main(
     record = run(clients, max(speed, 0.1), seconds, warmup, min(procs, clients), probes, artifacts)
     stamp = produced()
     stamp["command"] = " ".join(["python -m bench.load", *sys.argv[1:]])
+    # the server runs the working tree: say whether it held uncommitted server code
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", "app", "static"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    stamp["server_changes_uncommitted"] = (
+        bool(changed.stdout.strip()) if not changed.returncode else None
+    )
     record["produced"] = {**stamp, **record["produced"]}
     record["machine"] = machine()
     print_table(record)
