@@ -130,3 +130,21 @@ def test_corrupt_saves_are_refused_naming_the_field(
 def test_a_save_that_is_not_an_object_is_refused(data: Any) -> None:
     with pytest.raises(ValueError, match="must be an object"):
         state_from_dict(data)
+
+
+def test_the_fast_json_is_the_dict_as_json(game_models) -> None:  # type: ignore[no-untyped-def]
+    """Saving uses `state_to_json` (orjson on the dataclasses); it must say what
+    `state_to_dict` says, and read back to the same state."""
+    import orjson
+
+    from app.game import progress
+    from app.game.codec import state_from_dict, state_to_dict, state_to_json
+    from app.game.settings import GameSettings
+    from app.game.simulation import new_game, run
+
+    pool, settings = game_models.traces, GameSettings()
+    state = progress.set_free_play(new_game(pool, settings, seed=2), True, settings)
+    state = run(progress.set_strategy(state, "federated", settings), pool, settings, 700)
+    data = orjson.loads(state_to_json(state))
+    assert data == state_to_dict(state)
+    assert state_from_dict(data) == state

@@ -83,3 +83,21 @@ def test_profit_history_keeps_one_point_per_tick_and_only_the_latest() -> None:
     assert [p.tick for p in history.since(None)] == [3, 4, 5]
     assert history.since(5) == [] and history.last_tick == 5
     assert [p.profit["Your factory"] for p in history.since(4)] == [5 * 1000.0 - 4 * 60_000]
+
+
+def test_views_of_a_fast_game_equal_views_of_its_state() -> None:
+    """The server builds views from the fast game's rows; they are the reference's views."""
+    from app.game.decisions import DecisionTables
+    from app.game.fast import FastGame
+
+    pool = noisy_pool()
+    settings = GameSettings()
+    state = progress.set_free_play(new_game(pool, settings, seed=5), True, settings)
+    state = progress.set_strategy(state, "federated", settings)
+    game = FastGame.from_state(state, pool, settings, DecisionTables(pool, settings))
+    fast, reference = StateViewBuilder(pool), StateViewBuilder(pool)
+    for _ in range(300):
+        for _ in range(3):
+            game.step()
+        view = fast.build_fast(game, running=True, ticks_per_second=50.0)
+        assert view == reference.build(game.state(), running=True, ticks_per_second=50.0)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, TypeVar, cast, get_args
 
+import orjson
+
 from app.game.state import (
     Event,
     FactoryState,
@@ -36,6 +38,13 @@ def state_to_dict(state: GameState) -> dict[str, Any]:
     data = asdict(state)
     data["codec_version"] = CODEC_VERSION
     return cast(dict[str, Any], _lists(data))
+
+
+def state_to_json(state: GameState) -> bytes:
+    """`state_to_dict(state)` as JSON, made by orjson straight from the dataclasses: saving
+    hundreds of games a second is then a few microseconds each, not a walk in Python."""
+    body = orjson.dumps(state)  # an object with the state's fields, tuples as arrays
+    return b'{"codec_version":%d,' % CODEC_VERSION + body[1:]
 
 
 def _lists(value: Any) -> Any:

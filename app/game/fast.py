@@ -21,17 +21,15 @@ from app.game import progress as progress_rules
 from app.game.decisions import DecisionTables
 from app.game.draws import draw_engine
 from app.game.engines import EngineTrace
-from app.game.history import ProfitPoint
+from app.game.fast_state import DOWN, MAINTENANCE, RUNNING, STATUSES, FastGameData
 from app.game.settings import GameSettings
 from app.game.simulation import season_event, stop_event
-from app.game.state import Event, FactoryState, GameState, Ghost, Season, SlotState, SlotStatus
+from app.game.state import Event, FactoryState, GameState, SlotState
 
-RUNNING, MAINTENANCE, DOWN = 0, 1, 2
-_STATUSES: tuple[SlotStatus, ...] = ("running", "maintenance", "down")
-_CODES: dict[str, int] = {name: code for code, name in enumerate(_STATUSES)}
+_CODES: dict[str, int] = {name: code for code, name in enumerate(STATUSES)}
 
 
-class FastGame:
+class FastGame(FastGameData):
     """One game's mutable state; `step()` plays one tick exactly as `simulation.step` does.
 
     Factories are the state's, player first, then the ghost (when there is one) last. Per slot:
@@ -136,16 +134,6 @@ class FastGame:
         self._col_step = int(not progress.free_play and self._templates[0].strategy == "local")
         self._watch_unlock = not progress.preventative_unlocked
         self._watch_offer = not progress.federation_offered
-
-    @property
-    def season(self) -> Season:
-        """The race as it stands (cheap: no state is built)."""
-        return self._season
-
-    @property
-    def tick(self) -> int:
-        """The tick the game stands at (the end of it)."""
-        return self._tick
 
     def step(self) -> None:
         """Play exactly one tick (the order of `simulation`'s module docstring)."""
@@ -257,57 +245,6 @@ class FastGame:
             name = self._names[winner]
             self._season = replace(self._season, winner=name, finished_tick=tick)
             self._events.append(season_event(tick, name, goal))
-
-    def _slot(self, i: int) -> SlotState:
-        """Slot `i` as the reference holds it now (cycle and downtime from its next tick)."""
-        status = self._status[i]
-        if status == RUNNING:
-            cycle = self._stop[i] - (self._next[i] - self._tick)
-            return SlotState(self._index[i], self._engine[i], cycle, "running", 0, self._draws[i])
-        left = self._next[i] - self._tick - 1  # the downtime still to sit out
-        index, engine, draws = self._index[i], self._engine[i], self._draws[i]
-        return SlotState(index, engine, self._cycle[i], _STATUSES[status], left, draws)
-
-    def _factory(self, f: int, slots: tuple[SlotState, ...]) -> FactoryState:
-        """Factory `f` (the ghost last) with its books as they stand, around `slots`."""
-        t = self._templates[f]
-        books = (self._profit[f], self._active[f], self._maint[f], self._fail[f])
-        return FactoryState(
-            t.name, t.is_player, t.strategy, t.allowed, slots, t.stream, t.node, *books
-        )
-
-    def state(self) -> GameState:
-        """The game as a `GameState`, equal to the one `simulation.step` would have made."""
-        factories = [
-            self._factory(f, tuple([self._slot(i) for i in slots]))
-            for f, slots in enumerate(self._ranges)
-        ]
-        ghost = None
-        if self._since is not None:
-            ghost = Ghost(self._since, factories.pop())
-        progress = self._progress
-        if progress.cycles_on_local != self._col:
-            progress = replace(progress, cycles_on_local=self._col)
-            self._progress = progress
-        return GameState(
-            self._seed,
-            self._tick,
-            self._fair,
-            tuple(factories),
-            progress,
-            self._season,
-            tuple(self._events),
-            ghost,
-        )
-
-    def profit_point(self) -> ProfitPoint:
-        """`ProfitPoint.of(self.state())`, without building the state."""
-        profit = self._profit
-        return ProfitPoint(
-            self._tick,
-            dict(zip(self._names, profit, strict=False)),
-            None if self._since is None else profit[-1],
-        )
 
 
 __all__ = ["DecisionTables", "FastGame"]

@@ -30,6 +30,9 @@ class ProfitPoint:
         )
 
 
+_RECENT = 256  # points kept as objects for `since`; older ones are rebuilt from the columns
+
+
 class ProfitHistory:
     """The latest `limit` (tick, profit per factory) points of a game."""
 
@@ -38,6 +41,8 @@ class ProfitHistory:
         self._profits: dict[str, deque[float]] = {}
         self._ghost: deque[float | None] = deque(maxlen=limit)
         self._limit = limit
+        # The latest points as recorded: what a frame appends, found without rebuilding them.
+        self._recent: deque[ProfitPoint] = deque(maxlen=min(limit, _RECENT))
 
     def record(self, state: GameState) -> ProfitPoint:
         """Append the state's profits (once per tick: a repeated tick is not appended again)."""
@@ -62,6 +67,7 @@ class ProfitHistory:
         if self._ticks and self._ticks[-1] >= point.tick:
             return
         self._ticks.append(point.tick)
+        self._recent.append(point)
         self._ghost.append(point.ghost)
         for name, profit in point.profit.items():
             self._profits.setdefault(name, deque(maxlen=self._limit)).append(profit)
@@ -72,6 +78,15 @@ class ProfitHistory:
 
     def since(self, tick: int | None) -> list[ProfitPoint]:
         """The points after `tick` (all of them for None), oldest first: what a frame appends."""
+        recent = self._recent
+        if tick is not None and recent and recent[0].tick <= tick:
+            fresh: list[ProfitPoint] = []
+            for point in reversed(recent):
+                if point.tick <= tick:
+                    break
+                fresh.append(point)
+            fresh.reverse()
+            return fresh
         points: list[ProfitPoint] = []
         names = list(self._profits)
         for k in range(len(self._ticks) - 1, -1, -1):

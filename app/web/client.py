@@ -1,7 +1,7 @@
 """A Python client of `/ws/game` (docs/protocol.md): what the dashboard does, without the drawing.
 
 It keeps the game's state by applying delta frames to the last snapshot, appends history
-points, and acknowledges every frame it reads. The test suite and the load benchmark
+points, and acknowledges every fourth frame it reads (and every snapshot), as the page does. The test suite and the load benchmark
 (`bench/load.py`) play through it, against a real server.
 """
 
@@ -22,9 +22,13 @@ Frame = dict[str, Any]
 class GameClient:
     """One websocket connection to a game, with the state it has rebuilt from the frames."""
 
-    def __init__(self, ws: websockets.ClientConnection, *, ack: bool = True) -> None:
+    def __init__(
+        self, ws: websockets.ClientConnection, *, ack: bool = True, ack_every: int = 4
+    ) -> None:
         self.ws = ws
         self.ack = ack
+        self.ack_every = ack_every  # frames between acks, as the page does (acks cost the server)
+        self._acked = 0
         self.state: dict[str, Any] | None = None
         self.history: dict[str, Any] | None = None
         self.session_id: str | None = None
@@ -70,7 +74,10 @@ class GameClient:
         elif kind == "error":
             self.errors.append(frame["message"])
         if self.ack and kind in ("snapshot", "delta"):
-            await self.ws.send(orjson.dumps({"type": "ack", "seq": frame["seq"]}).decode())
+            seq = frame["seq"]
+            if kind == "snapshot" or seq < self._acked or seq - self._acked >= self.ack_every:
+                self._acked = seq
+                await self.ws.send(orjson.dumps({"type": "ack", "seq": seq}).decode())
         return frame
 
     async def until(self, accept: Callable[[Frame], bool], limit: int = 10_000) -> Frame:

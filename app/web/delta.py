@@ -37,21 +37,47 @@ def diff(old: JSON, new: JSON) -> dict[str, JSON] | None:
 _SAME = object()
 
 
+_SCALARS = (int, float, str, bool, type(None))
+
+
 def _diff_value(old: JSON, new: JSON) -> JSON:
-    """A patch value for one position: _SAME, a descending object, or a replacement."""
+    """A patch value for one position: _SAME, a descending object, or a replacement.
+
+    Written for speed (it runs for every frame of every client): scalars are compared inline,
+    without a call, and lists of scalars (sensor readings) without a patch per element.
+    """
     if old is new:
         return _SAME
-    if isinstance(new, dict):
-        if isinstance(old, dict) and old.keys() == new.keys() and not _RESERVED & new.keys():
+    kind = type(new)
+    if kind is dict:
+        if type(old) is dict and old.keys() == new.keys() and not _RESERVED & new.keys():
             patch = {}
             for key, value in new.items():
-                change = _diff_value(old[key], value)
+                before = old[key]
+                if before is value:
+                    continue
+                if type(value) in _SCALARS:
+                    if type(before) is not type(value) or before != value:
+                        patch[key] = value
+                    continue
+                change = _diff_value(before, value)
                 if change is not _SAME:
                     patch[key] = change
             return patch if patch else _SAME
         return _SAME if old == new else {REPLACE: new}
-    if isinstance(new, list):
-        if isinstance(old, list) and len(old) == len(new) and new:
+    if kind is list:
+        if type(old) is list and len(old) == len(new) and new:
+            if all(type(v) in _SCALARS for v in new):
+                changed = [
+                    i
+                    for i, (a, b) in enumerate(zip(old, new, strict=True))
+                    if type(a) is not type(b) or a != b
+                ]
+                if not changed:
+                    return _SAME
+                if len(changed) * 2 <= len(new):
+                    return {str(i): new[i] for i in changed}
+                return new
             patch = {}
             for index, (before, after) in enumerate(zip(old, new, strict=True)):
                 change = _diff_value(before, after)
@@ -61,12 +87,12 @@ def _diff_value(old: JSON, new: JSON) -> JSON:
                 return _SAME
             if _smaller(patch, new):
                 return patch
-        if isinstance(old, list) and old != new:
+        if type(old) is list and old != new:
             shift = _shift(old, new)
             if shift is not None:
                 return {SHIFT: shift}
         return _SAME if old == new else new
-    if type(old) is type(new) and old == new:  # 1 and 1.0 and True are different JSON
+    if type(old) is kind and old == new:  # 1 and 1.0 and True are different JSON
         return _SAME
     return new
 

@@ -38,6 +38,7 @@ class LiveGame:
         self.saved_version = -1  # the session version last written to the store
         self.saved_tick: int | None = None  # the last tick whose history point is stored
         self.new_history = False  # started over since the last save: replace the stored history
+        self.saved_at = float("-inf")  # loop time of the last save
         self._pace_changed = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
 

@@ -180,9 +180,18 @@ class GameRegistry:
     # ---------------------------------------------------------------- saving
 
     async def _save_periodically(self) -> None:
+        # Every game is saved once `save_interval_s` has passed since its last save, checked ten
+        # times per interval: the saves spread over the interval instead of stalling the loop.
+        interval = self.settings.save_interval_s
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.settings.save_interval_s)
-            changed = [g for g in self.games.values() if g.saved_version != g.session.version]
+            await asyncio.sleep(interval / 10)
+            due = loop.time() - interval
+            changed = [
+                g
+                for g in self.games.values()
+                if g.saved_version != g.session.version and g.saved_at <= due
+            ]
             try:
                 await self._save(changed)
             except StoreError as exc:  # keep playing; the next save tries again
@@ -204,7 +213,7 @@ class GameRegistry:
                 SaveRecord(
                     session_id=game.session_id,
                     tick=session.tick,
-                    state_json=orjson.dumps(session.saved()).decode(),
+                    state_json=session.saved_json().decode(),
                     chunk=chunk,
                     keep_from_tick=max(0, session.tick - self.settings.history_limit),
                     new_history=game.new_history,
@@ -212,6 +221,7 @@ class GameRegistry:
             )
             game.saved_version = session.version
             game.saved_tick = session.tick
+            game.saved_at = asyncio.get_running_loop().time()
             game.new_history = False
         try:
             await self.store.save_many(records, time.time())

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from app.game import progress as progress_rules
-from app.game.codec import state_from_dict, state_to_dict
+from app.game.codec import state_from_dict, state_to_json
 from app.game.decisions import DecisionTables
 from app.game.engines import EngineTrace
 from app.game.fast import FastGame
@@ -115,8 +117,8 @@ class GameSession:
     def view(self) -> View:
         """The state as frames send it (built once per version, whoever asks)."""
         if self._view is None or self._view[0] != self.version:
-            view = self._views.build(
-                self.state, running=self.running, ticks_per_second=self.ticks_per_second
+            view = self._views.build_fast(
+                self._game, running=self.running, ticks_per_second=self.ticks_per_second
             )
             self._view = (self.version, view)
         return self._view[1]
@@ -176,12 +178,19 @@ class GameSession:
 
     def saved(self) -> dict[str, Any]:
         """The session as saved (without its history, which is saved in chunks)."""
-        return {
-            "format": SAVE_FORMAT,
-            "running": self.running,
-            "ticks_per_second": self.ticks_per_second,
-            "state": state_to_dict(self.state),
-        }
+        saved: dict[str, Any] = orjson.loads(self.saved_json())
+        return saved
+
+    def saved_json(self) -> bytes:
+        """`saved()` as JSON, fast (hundreds of games are saved every second)."""
+        pace = orjson.dumps(
+            {
+                "format": SAVE_FORMAT,
+                "running": self.running,
+                "ticks_per_second": self.ticks_per_second,
+            }
+        )
+        return pace[:-1] + b',"state":' + state_to_json(self.state) + b"}"
 
     @classmethod
     def restore(

@@ -23,7 +23,8 @@ import { patched, reuse } from "./delta.js";
 import { appendPoints, historyFrom } from "./history.js";
 
 export const ERRORS_KEPT = 50; // the latest refusals kept in stats.errors
-const ACK_AFTER = 4; // frames ingested but not drawn yet (no animation frame came) before an ack
+const ACK_AFTER = 4; // frames ingested before an ack is sent at once
+const ACK_EVERY_MS = 200; // otherwise frames drawn are acknowledged this often (acks cost the server)
 
 export function createStore({ ack = () => {}, resync = () => {} } = {}) {
   const game = {
@@ -57,6 +58,7 @@ export function createStore({ ack = () => {}, resync = () => {} } = {}) {
   let historyDirty = false;
   let rafPending = false;
   let acked = 0; // the highest seq acknowledged on this connection
+  let ackedAt = 0; // when (performance.now()) it was
   let resetPending = false; // a reset was sent: the next snapshot is a new game
 
   function subscribe(event, fn) {
@@ -105,6 +107,7 @@ export function createStore({ ack = () => {}, resync = () => {} } = {}) {
   function sendAck() {
     if (game.seq <= acked) return;
     acked = game.seq;
+    ackedAt = performance.now();
     stats.acks += 1;
     ack(acked);
   }
@@ -221,7 +224,7 @@ export function createStore({ ack = () => {}, resync = () => {} } = {}) {
   function frame() {
     rafPending = false;
     if (!game.state || !game.config) {
-      sendAck();
+      ackDrawn();
       return;
     }
     stats.frames += 1;
@@ -238,7 +241,11 @@ export function createStore({ ack = () => {}, resync = () => {} } = {}) {
     stats.lastRenderMs = dt;
     stats.renderMs.push(dt);
     if (stats.renderMs.length > 240) stats.renderMs.shift();
-    sendAck();
+    ackDrawn();
+  }
+
+  function ackDrawn() {
+    if (performance.now() - ackedAt >= ACK_EVERY_MS) sendAck();
   }
 
   return { game, stats, subscribe, ingest, setConnection, expectNewGame, schedule };
