@@ -29,20 +29,23 @@ class TickClock:
 
     def restart(self) -> None:
         """Count afresh from now (after a change of pace)."""
-        self._start = self._last_wake = self._clock()
+        self._start = self._clock()
+        self._next_frame = self._start + self._frame_interval
         self._played = 0
 
     def wait(self, speed: float) -> float:
         """Seconds until the next wake-up: the next tick's time, but no sooner than a frame."""
         now = self._clock()
         next_tick = self._start + (self._played + 1) / speed
-        next_frame = self._last_wake + self._frame_interval
-        return max(0.0, next_tick - now, next_frame - now)
+        return max(0.0, next_tick - now, self._next_frame - now)
 
     def due(self, speed: float) -> int:
         """Ticks to play now (and count them as played)."""
         now = self._clock()
-        self._last_wake = now
+        # Frames keep to a grid: a late wake-up does not push every later frame back (gaps stay
+        # one interval, not an interval plus the delay), and a very late one does not burst.
+        interval = self._frame_interval
+        self._next_frame = max(self._next_frame + interval, now + interval / 2)
         target = math.floor((now - self._start) * speed + 1e-9)
         owed = target - self._played
         cap = max(1, math.ceil(speed * self._max_lag_s))
