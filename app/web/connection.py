@@ -27,7 +27,7 @@ from app.web.live import LiveGame
 from app.web.rate_limit import TokenBucket
 from app.web.registry import GameRegistry, Joined
 from app.web.schemas import Ack, GameConfig, ModelMetrics
-from app.web.state_view import View, view_patch
+from app.web.state_view import View
 
 # Error frames waiting to be sent; beyond this the oldest are dropped (a flood of bad messages).
 _MAX_ERRORS = 32
@@ -143,7 +143,7 @@ class Connection:
             await self._send_snapshot()
             return
         view = session.view()
-        patch = view_patch(self._sent_view, view) if self._sent_view is not None else {}
+        patch = session.patch(self._sent_view, view) if self._sent_view is not None else {}
         self._seq += 1
         data = delta_frame(self._seq, view["tick"], patch, points, factory_names(view))
         self._remember(view)

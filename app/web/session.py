@@ -123,6 +123,12 @@ class GameSession:
             self._view = (self.version, view)
         return self._view[1]
 
+    def patch(self, sent: View, view: View) -> dict[str, Any]:
+        """The patch from a view sent earlier to `view` (both made by this session)."""
+        if sent is view:
+            return {}
+        return self._views.patch(sent, view)
+
     # ---------------------------------------------------------------- commands
 
     def handle(self, command: Command) -> Outcome:
