@@ -36,7 +36,11 @@ class Settings(BaseSettings):
         0.1, gt=0, description="Slowest speed above 0 (0 pauses); a smaller one is refused."
     )
     max_frames_per_second: float = Field(
-        20.0, gt=0, le=120, description="Frames a client gets per second at most (ticks batch)."
+        15.0,
+        gt=0,
+        le=120,
+        description="Frames a client gets per second at most (ticks batch). 15 keeps 200 "
+        "dashboards at 50x within 100 ms gaps on 2 cores (bench/load.py); 20 was at the edge.",
     )
     frame_window: int = Field(
         8, ge=1, le=1000, description="Delta frames sent beyond the client's last ack."
