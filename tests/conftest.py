@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -143,32 +141,14 @@ def game_models(window_models, game_artifacts_dir: Path, runs: Runs):
 
 
 @pytest.fixture(scope="session")
-def live_server(game_models) -> Iterator[str]:
-    """A real uvicorn serving the app with the real models, in a thread, on a port the OS picked.
+def live_server(game_models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real uvicorn serving the app with the real models, in a thread, on a port the OS picked,
+    saving its games in a file of its own.
 
     Yields "127.0.0.1:PORT". Every websocket connection is its own game, so tests share it.
     """
-    import uvicorn
+    from servers import running_server
 
-    from app.web.server import create_app, uvicorn_config
-    from app.web.settings import Settings
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings = Settings(port=port)
-    server = uvicorn.Server(
-        uvicorn_config(create_app(settings, game_models), settings, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    give_up = time.monotonic() + 30.0
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > give_up:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30.0)
-    sock.close()
+    database = tmp_path_factory.mktemp("live-server") / "games.sqlite3"
+    with running_server(game_models, database=database) as base:
+        yield base

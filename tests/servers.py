@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -21,6 +23,10 @@ def running_server(game_models: Any, **settings: Any) -> Iterator[str]:
     from app.web.server import create_app, uvicorn_config
     from app.web.settings import Settings
 
+    scratch = None
+    if "database" not in settings:  # never the repository's artifacts/games.sqlite3
+        scratch = tempfile.TemporaryDirectory(prefix="tycoon-test-")
+        settings["database"] = Path(scratch.name) / "games.sqlite3"
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -42,6 +48,8 @@ def running_server(game_models: Any, **settings: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30.0)
         sock.close()
+        if scratch is not None:
+            scratch.cleanup()
 
 
 def play(scenario: Callable[[], Awaitable[T]], guard_s: float = 60.0) -> T:
