@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from fl_engine.arrays import IndexArray
 from fl_engine.flat_params import FunctionalModel
-from fl_engine.local_training import AdamConfig
+from fl_engine.local_training import AdamConfig, add_proximal
 from fl_engine.local_training import _adam_update as adam_update  # one Adam for both engines
 
 
@@ -93,6 +93,7 @@ def train_functional_loop(
         optimizer = torch.optim.Adam(
             module.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps
         )
+        anchor = [p.detach().clone() for p in module.parameters()]  # FedProx's w_start
         for plan in plans:
             for batch in plan[j]:
                 rows = nodes.rows[node, batch[batch >= 0]]
@@ -101,6 +102,8 @@ def train_functional_loop(
                 optimizer.zero_grad()
                 loss = nn.functional.mse_loss(module(table.inputs[rows]), table.targets[rows])
                 torch.autograd.backward(loss)
+                if opt.prox_mu:
+                    add_proximal(module.parameters(), anchor, opt.prox_mu)
                 optimizer.step()
         params[j] = model.layout.flatten(dict(module.named_parameters()))
 
@@ -149,6 +152,7 @@ def train_functional(
     P = params[order]  # [k, n_params], a copy in size order
     idx = node_idx[order]
     m, v = torch.zeros_like(P), torch.zeros_like(P)
+    anchor = P.clone() if opt.prox_mu else None  # FedProx: the weights each node started from
     done = torch.zeros(len(idx), dtype=torch.float64)  # Adam steps each node has taken
     gradients = _gradient_fn(model)
     sample_shape = table.inputs.shape[1:]
@@ -172,6 +176,8 @@ def train_functional(
             x = table.inputs.index_select(0, rows.view(-1)).view(k, batch_size, *sample_shape)
             w = (batch >= 0).to(P.dtype) / counts[:k, s : s + 1].to(P.dtype)  # [k, batch]
             grad = gradients(P[:k], x, table.targets[rows], w)  # [k, n_params]
+            if anchor is not None:  # FedProx: + mu (w - w_start), see `AdamConfig.prox_mu`
+                grad = grad + opt.prox_mu * (P[:k] - anchor[:k])
             step = same_start + s + 1 if same_start is not None else done[:k] + (s + 1)
             adam_update(P[:k], m[:k], v[:k], grad, step, opt)
         done += active.sum(1)

@@ -14,6 +14,7 @@ every node at once per minibatch step.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,12 +27,19 @@ from fl_engine.model import MLPConfig, forward, make_mlp, with_bias_column
 
 @dataclass(frozen=True)
 class AdamConfig:
-    """torch.optim.Adam's defaults (the Keras defaults the report used, up to epsilon)."""
+    """torch.optim.Adam's defaults (the Keras defaults the report used, up to epsilon).
+
+    `prox_mu`: FedProx's proximal term mu/2 ||w - w_start||^2 (Li et al., MLSys 2020), added to
+    every node's loss against the weights it started the call from (the global model in a
+    federated round), so its gradient is mu (w - w_start). 0 (the default) leaves the trainers
+    exactly as without it: no term is computed at all.
+    """
 
     lr: float = 1e-3
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    prox_mu: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,7 @@ def train_loop(
         optimizer = torch.optim.Adam(
             model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps
         )
+        anchor = [p.detach().clone() for p in model.parameters()]
         for plan in plans:
             for batch in plan[j]:
                 rows = batch[batch >= 0]
@@ -125,11 +134,21 @@ def train_loop(
                 optimizer.zero_grad()
                 loss = loss_fn(model(data.x[node, rows, :-1]).squeeze(-1), data.y[node, rows])
                 loss.backward()
+                if opt.prox_mu:
+                    add_proximal(model.parameters(), anchor, opt.prox_mu)
                 optimizer.step()
         params[j] = layout.from_state_dict(dict(model.state_dict())).to(params.dtype)
 
 
 # ----------------------------------------------------------------------------- vectorized
+
+
+def add_proximal(params: Iterable[Tensor], anchor: list[Tensor], mu: float) -> None:
+    """FedProx in the reference loops: grad += mu (w - w_start), parameter by parameter."""
+    with torch.no_grad():
+        for p, a in zip(params, anchor, strict=True):
+            assert p.grad is not None
+            p.grad.add_(p - a, alpha=mu)
 
 
 def _gradients(P: Tensor, x: Tensor, y: Tensor, w: Tensor, mlp: MLPConfig) -> Tensor:
@@ -214,6 +233,7 @@ def _train_chunk(
 ) -> None:
     """Train nodes sorted by size (largest first) through `plans`, in place."""
     m, v = torch.zeros_like(P), torch.zeros_like(P)
+    anchor = P.clone() if opt.prox_mu else None  # FedProx: the weights each node started from
     done = torch.zeros(len(nodes), dtype=torch.float64, device=P.device)  # steps taken so far
     rows_per_node = data.x.shape[1]
     x_flat, y_flat = data.x.view(-1, data.x.shape[2]), data.y.view(-1)
@@ -235,6 +255,8 @@ def _train_chunk(
             ):  # this chunk's nodes are done; larger nodes in other chunks set the step count
                 break
             grad = _gradients(P[:k], xs[s, :k], ys[s, :k], w[s, :k], mlp)
+            if anchor is not None:
+                grad.add_(P[:k] - anchor[:k], alpha=opt.prox_mu)
             step = same_start + s + 1 if same_start is not None else done[:k] + (s + 1)
             _adam_update(P[:k], m[:k], v[:k], grad, step, opt)
         done += active.sum(0)
