@@ -1,0 +1,135 @@
+"""The lab's nodes: the distinct partitions' data once, trained for any list of nodes.
+
+Above 80 nodes the partitions are replicated (node j holds partition j mod 80, as the scale
+benchmark does), so the data is held once per *partition*, in one shared sample table, and a
+round trains exactly its participants: the trainers take node indices, repeats allowed, so 8,000
+nodes cost the memory of 80. Label-poisoning attackers train on a second target vector over the
+same inputs (their own rows' RUL flipped to cap - RUL); nothing else is copied.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fl_engine.arrays import FloatArray, IndexArray
+from fl_engine.features import ProtocolData
+from fl_engine.functional_training import NodeSamples, SampleTable, train_functional
+from fl_engine.local_training import AdamConfig, NodeData, train_vectorized
+from fl_engine.model import forward
+from fl_engine.model_families import Family, FF09Family, TargetScale, WindowFamily
+from fl_engine.window import RUL_CAP, window_rows
+
+LOSS_ROWS = 128  # rows of its own data each node's loss is measured on (a fixed seeded sample)
+LOSS_CHUNK = 256  # nodes per forward pass when measuring losses
+
+
+def poisoned_rul(rul: FloatArray) -> FloatArray:
+    """Label poisoning: an engine near failure is told it is new and a new one that it is failing
+    (RUL -> cap - RUL, the cap the window model's target uses)."""
+    return np.maximum(RUL_CAP - np.minimum(rul, RUL_CAP), 0.0)
+
+
+class LabNodes:
+    """The data of every distinct partition ("base" node), ready to train and measure any nodes."""
+
+    def __init__(
+        self,
+        family: Family,
+        data: ProtocolData,
+        target: TargetScale,
+        node_rows: list[IndexArray],
+        seed: int,
+    ) -> None:
+        self.family = family
+        y = target.encode(data.runs.rul)
+        self._poisoned_y = target.encode(poisoned_rul(data.runs.rul))
+        self.sizes = torch.tensor([len(r) for r in node_rows], dtype=torch.long)
+        rng = np.random.default_rng([seed, 5])
+        # the rows each node's loss is measured on: positions in its own rows, a fixed sample
+        self.loss_positions = [
+            np.sort(rng.choice(len(r), min(len(r), LOSS_ROWS), replace=False)) for r in node_rows
+        ]
+        if isinstance(family, WindowFamily):
+            rows = np.concatenate(node_rows)
+            wr = window_rows(data.engine_rows, data.runs.n_rows, family.cfg.window)[rows]
+            source = torch.as_tensor(rows, dtype=torch.long)
+            inputs = data.x[torch.as_tensor(wr, dtype=torch.long)]  # [samples, window, features]
+            self.table = SampleTable(inputs, y[source], source)
+            self.poisoned_table = SampleTable(inputs, self._poisoned_y[source], source)
+            bounds = np.cumsum([0] + [len(r) for r in node_rows])
+            self.samples = NodeSamples.from_lists(
+                [np.arange(a, b) for a, b in itertools.pairwise(bounds)]
+            )
+        elif isinstance(family, FF09Family):
+            self.node_data = NodeData.from_rows(data.x, y, node_rows)
+            self._node_rows = node_rows
+            self._poisoned_data: NodeData | None = None
+        else:
+            raise ValueError(f"the lab cannot train the {family.name} family")
+
+    @property
+    def n_base(self) -> int:
+        return len(self.sizes)
+
+    def train(
+        self, params: Tensor, base: Tensor, plans: list[Tensor], adam: AdamConfig, poisoned: bool
+    ) -> None:
+        """Train params [k, n_params] in place, row i on base node base[i]'s rows (or poisoned
+        targets), through plans[e] [k, steps, batch] (`epoch_plan` of those nodes' sizes)."""
+        if len(base) == 0:
+            return
+        family = self.family
+        if isinstance(family, WindowFamily):
+            table = self.poisoned_table if poisoned else self.table
+            train_functional(family.model, params, table, self.samples, base, plans, adam)
+        else:
+            assert isinstance(family, FF09Family)
+            data = self._ff09_poisoned() if poisoned else self.node_data
+            train_vectorized(params, data, base, plans, family.mlp, adam)
+
+    def _ff09_poisoned(self) -> NodeData:
+        if self._poisoned_data is None:
+            d = self.node_data
+            padded = torch.zeros_like(d.y)
+            for i, rows in enumerate(self._node_rows):
+                padded[i, : len(rows)] = self._poisoned_y[torch.as_tensor(rows, dtype=torch.long)]
+            self._poisoned_data = NodeData(d.x, padded, d.sizes, d.source)  # x shared
+        return self._poisoned_data
+
+    def losses(self, params: Tensor, base: Tensor) -> Tensor:
+        """Each model's mean squared error in the trainer's units (standardized target) on its
+        base node's fixed sample of own rows (true targets): params [k, n_params] -> [k]."""
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(base), LOSS_CHUNK):
+                out.append(
+                    self._losses(
+                        params[start : start + LOSS_CHUNK], base[start : start + LOSS_CHUNK]
+                    )
+                )
+        return torch.cat(out) if out else torch.zeros(0)
+
+    def _losses(self, params: Tensor, base: Tensor) -> Tensor:
+        picks = [self.loss_positions[b] for b in base.tolist()]
+        width = max(len(p) for p in picks)
+        pos = torch.zeros(len(picks), width, dtype=torch.long)
+        mask = torch.zeros(len(picks), width)
+        for i, p in enumerate(picks):
+            pos[i, : len(p)] = torch.as_tensor(p)
+            pos[i, len(p) :] = int(p[0])
+            mask[i, : len(p)] = 1.0
+        family = self.family
+        if isinstance(family, WindowFamily):
+            idx = self.samples.rows[base.unsqueeze(1), pos]  # [k, width] into the table
+            x, y = self.table.inputs[idx], self.table.targets[idx]
+            pred = torch.func.vmap(family.model)(params, x)  # [k, width]
+        else:
+            assert isinstance(family, FF09Family)
+            b = base.unsqueeze(1)
+            x, y = self.node_data.x[b, pos], self.node_data.y[b, pos]
+            pred = forward(family.mlp, params, x)
+        return ((pred - y).square() * mask).sum(1) / mask.sum(1)

@@ -1,0 +1,239 @@
+"""A Federation Lab run (docs/lab.md, section 2): a federation trained round by round, under attack
+or not, with the round's record streamed after each `step`.
+
+The machinery is the game's factory models' (`factory_training.train_stages`): the protocol split
+and the IID deal with the same seed, the family's seeded initial weights, `epoch_plan` minibatches
+from a torch generator seeded `seed + 2`, the vectorized trainers, a fresh Adam per node per round,
+and `_TestSet` scoring. So with FedAvg, no attack and every node taking part every round, the
+lab's global model is `train_stages`' federated model (tested). What the lab adds, per round:
+client sampling, dropouts, stragglers (`schedule`), attackers (`fl_engine.attacks`; label
+poisoners train on flipped targets, `nodes`), and any server rule (`make_aggregator`).
+
+Node losses (`node_loss_before`/`node_loss_after`) are in the trainer's units: mean squared error
+of the standardized target (times `target.std`**2 gives cycles²), on a fixed sample of up to 128 of the node's own rows with their true targets:
+before = with the model the node sent (an attacker's included), after = with the new global
+model; null for nodes that did not train this round (stragglers are not simulated, only timed)
+and where the loss is not finite (a NaN attacker's). `rmse`/`late_life_rmse` are of the global
+model on the protocol's held-out engines, in cycles; null if not finite.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from fl_engine.aggregation import make_aggregator
+from fl_engine.attacks import attacked
+from fl_engine.data import Runs
+from fl_engine.factory_training import _TestSet
+from fl_engine.factory_types import FAMILY_DEFAULTS, FeatureScaling
+from fl_engine.features import ProtocolData, prepare_protocol
+from fl_engine.lab.conditions import condition_protocol, condition_runs, has_conditions
+from fl_engine.lab.config import LabConfig
+from fl_engine.lab.nodes import LabNodes
+from fl_engine.lab.personalize import personalized_scores
+from fl_engine.lab.schedule import choose_attackers, plan_round
+from fl_engine.local_training import AdamConfig, epoch_plan
+from fl_engine.model_families import family_of
+from fl_engine.partition import PARTITIONS, by_condition
+
+BASE_NODES = 80  # distinct partitions; above this many nodes they are replicated
+N_TEST_ENGINES = 80
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+class LabRun:
+    """One lab run; `step()` plays a round and returns its record (see the module docstring)."""
+
+    def __init__(self, runs: Runs, config: LabConfig, data_dir: Path | None = None) -> None:
+        """`runs`: the game's data (FD001+FD003). The "condition" partition trains on FD002+FD004
+        instead: `runs` when it holds them, else loaded from `data_dir` or the embedded copy."""
+        self.config = config
+        self.rounds_done = 0
+        self.records: list[dict[str, Any]] = []
+        self.condition: NDArray[np.intp] | None = None
+        self.node_conditions: list[list[int]] = []
+        if config.partition == "condition":
+            cond = condition_protocol(
+                runs if has_conditions(runs) else condition_runs(data_dir), config.seed
+            )
+            data, self.condition = cond.protocol, cond.condition
+        else:
+            data = prepare_protocol(runs, config.seed, N_TEST_ENGINES)
+        self.data: ProtocolData = data
+        self.normalization = "condition" if config.partition == "condition" else "global"
+        self.features = FeatureScaling(data.feature_names, data.feature_mean, data.feature_std)
+        self.family = family_of(config.model, {"n_features": data.n_features})
+        self.target = self.family.target_scale(data)
+        self.n_base = min(config.nodes, BASE_NODES)
+        self.partition = self._partition()  # each base node's protocol rows
+        self.nodes = LabNodes(self.family, data, self.target, self.partition, config.seed)
+        self.test = _TestSet(data, self.family)
+        self.batch_size = int(FAMILY_DEFAULTS[config.model]["batch_size"])
+        self.adam = AdamConfig(lr=config.lr, prox_mu=config.adam_prox_mu())
+        self.init = self.family.initial_params(config.seed)
+        self._params = self.init.clone()
+        self.n_params = int(self.init.numel())
+        self.generator = torch.Generator().manual_seed(config.seed + 2)  # train_stages' federated
+        self.attack_generator = torch.Generator().manual_seed(config.seed + 7)
+        self.attackers = choose_attackers(config)
+        self._is_attacker = np.zeros(config.nodes, dtype=bool)
+        self._is_attacker[self.attackers] = True
+        base_sizes = self.nodes.sizes.numpy().astype(np.float64)
+        self.work = (base_sizes / base_sizes.mean())[np.arange(config.nodes) % self.n_base]
+        self.aggregator = make_aggregator(
+            config.aggregation,
+            server_lr=config.server_lr,
+            momentum=config.server_momentum,
+            trim_fraction=config.trim_fraction,
+            krum_byzantine=config.krum_byzantine
+            if config.krum_byzantine is not None
+            else len(self.attackers),
+            multi_krum=config.multi_krum,
+            seed=config.seed,
+        )
+        self._final: dict[str, Any] | None = None
+
+    def _partition(self) -> list[NDArray[np.intp]]:
+        """The base nodes' rows: the engine deal of `train_stages` (same rng) or by condition."""
+        data, rng = self.data, np.random.default_rng(self.config.seed)
+        if self.condition is not None:
+            engine_rows = [data.engine_rows[e] for e in data.train_engines]
+            rows, self.node_conditions = by_condition(engine_rows, self.condition, self.n_base, rng)
+            return rows
+        rule = PARTITIONS[self.config.partition]
+        engines = rule(data.train_engines, data.engine_groups(), self.n_base, rng)
+        return [data.rows_of(p) for p in engines]
+
+    @property
+    def done(self) -> bool:
+        return self.rounds_done >= self.config.rounds
+
+    def global_params(self) -> Tensor:
+        """The global model now [n_params] (a copy)."""
+        return self._params.clone()
+
+    def step(self) -> dict[str, Any]:
+        """Play one round and return its record; a ValueError once every round is played."""
+        if self.done:
+            raise ValueError(f"the run has played all its {self.config.rounds} rounds")
+        start = time.perf_counter()
+        cfg, g = self.config, self._params
+        round_no = self.rounds_done + 1
+        plan = plan_round(cfg, round_no, self.work)
+        part = plan.participants
+        base = torch.as_tensor(part % self.n_base, dtype=torch.long)
+        before: list[float | None] = [None] * cfg.nodes
+        after: list[float | None] = [None] * cfg.nodes
+        rejected: list[int] = []
+        if len(part):
+            sent = self._train_round(g, part, base)
+            weights = self.nodes.sizes[base].to(g.dtype)
+            outcome = self.aggregator(g, sent, weights)
+            rejected = [int(part[i]) for i in outcome.rejected]
+            self._params = outcome.params.detach().clone()
+            uniq, inverse = torch.unique(base, return_inverse=True)
+            new = self.nodes.losses(self._params.expand(len(uniq), -1), uniq)[inverse]
+            for node, b, a in zip(part.tolist(), self.nodes.losses(sent, base), new, strict=True):
+                before[node], after[node] = _finite(float(b)), _finite(float(a))
+        scores = self.test.scores(self._params[None], self.target.to_cycles)
+        self.rounds_done = round_no
+        sent_count = len(part) + len(plan.stragglers)  # stragglers send too, only too late
+        record = {
+            "round": round_no,
+            "rmse": _finite(scores["rmse"][0]),
+            "late_life_rmse": _finite(scores["late_life_rmse"][0]),
+            "participants": part.tolist(),
+            "dropped": plan.dropped.tolist(),
+            "stragglers": plan.stragglers.tolist(),
+            "attackers": part[self._is_attacker[part]].tolist(),
+            "rejected": rejected,
+            "node_loss_before": before,
+            "node_loss_after": after,
+            "bytes_up": 4 * self.n_params * sent_count,
+            "bytes_down": 4 * self.n_params * len(plan.sampled),
+            "simulated_seconds": plan.simulated_seconds,
+            "seconds": time.perf_counter() - start,
+        }
+        self.records.append(record)
+        return record
+
+    def _train_round(self, g: Tensor, part: NDArray[np.intp], base: Tensor) -> Tensor:
+        """Every participant trains from the global model; attackers then replace what they send.
+        Returns the models sent [k, n_params], in `part` order."""
+        cfg = self.config
+        plans = [
+            epoch_plan(self.nodes.sizes[base], self.batch_size, self.generator)
+            for _ in range(cfg.local_epochs)
+        ]
+        trained = g.unsqueeze(0).repeat(len(part), 1)
+        attacking = self._is_attacker[part]
+        poisoned = attacking if cfg.attack == "label" else np.zeros(len(part), dtype=bool)
+        if poisoned.any():
+            for mask, poison in ((~poisoned, False), (poisoned, True)):
+                idx = torch.as_tensor(np.flatnonzero(mask), dtype=torch.long)
+                sub = trained[idx]
+                self.nodes.train(sub, base[idx], [p[idx] for p in plans], self.adam, poison)
+                trained[idx] = sub
+        else:
+            self.nodes.train(trained, base, plans, self.adam, False)
+        if attacking.any() and cfg.attack != "label":
+            idx = torch.as_tensor(np.flatnonzero(attacking), dtype=torch.long)
+            trained[idx] = attacked(
+                cfg.attack,
+                g,
+                trained[idx],
+                scale=cfg.attack_scale,
+                noise_std=cfg.noise_std,
+                generator=self.attack_generator,
+            )
+        return trained
+
+    def run(self) -> list[dict[str, Any]]:
+        """Play every round left; their records."""
+        return [self.step() for _ in range(self.config.rounds - self.rounds_done)]
+
+    def final(self) -> dict[str, Any]:
+        """The global model's test scores now and, with `personalize` > 0, per factory (distinct
+        partition) the federated, personalized and local RMSE on its own kind of test rows
+        (`personalize.personalized_scores`). Computed once the run is done, then kept."""
+        if self._final is not None:
+            return self._final
+        scores = self.test.scores(self._params[None], self.target.to_cycles)
+        out: dict[str, Any] = {
+            "rmse": _finite(scores["rmse"][0]),
+            "late_life_rmse": _finite(scores["late_life_rmse"][0]),
+            "rounds_done": self.rounds_done,
+            "personalized": personalized_scores(self) if self.config.personalize > 0 else [],
+        }
+        if self.done:
+            self._final = out
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """{"config", "rounds", "final"}: what the CLI writes and the browser gets, JSON-able."""
+        return {
+            "config": self.config.model_dump(),
+            "rounds": list(self.records),
+            "final": self.final(),
+        }
+
+    def predict(self, x: Tensor, engine_rows: list[NDArray[np.intp]]) -> NDArray[np.float64]:
+        """The global model's RUL in cycles (floored at 0), as the game's models give it: x [rows,
+        features] standardized with `features` (per condition for the condition partition), each
+        engine's positions in x in cycle order -> [rows]."""
+        inputs = self.family.inputs(x, engine_rows)
+        out: NDArray[np.float64] = self.target.to_cycles(
+            self.family.predict(self._params[None], inputs)
+        )[0]
+        return out
