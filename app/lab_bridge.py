@@ -1,0 +1,94 @@
+"""From the Federation Lab to the game (docs/lab.md, section 3): deploy a lab model behind the
+federated strategy, and say what it is worth as a share of the oracle's profit.
+
+Like `app.bridge`, this is where `fl_engine` and `app.game` meet; neither imports it. A lab model
+is asked once for every cycle of every engine the game replays, so a game tick still never calls
+a model.
+
+Deploying a model from the operating-condition partition is refused: it was trained on FD002/FD004
+with every sensor standardized per operating condition (and on other sensor columns), while the
+game replays FD001/FD003 engines with the protocol's global standardization; its predictions
+there would be meaningless, and a wrong number in dollars is worse than a clear refusal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from app.game.engines import EngineTrace
+from app.game.fleet import Fates, baseline_fates, engine_lengths, predictive_fates, simulate_fleet
+from app.game.settings import GameSettings
+from fl_engine.data import Runs
+from fl_engine.lab.run import LabRun
+
+DEFAULT_TICKS = 5000  # ticks per seed, as `tycoon compare` plays by default
+
+
+def deployed_traces(traces: list[EngineTrace], run: LabRun, runs: Runs) -> list[EngineTrace]:
+    """The same engines with `federated_rul` replaced by the lab's global model's predictions
+    (every other field untouched). `runs`: the game's data, the engines' raw signals.
+
+    ValueError when the model cannot read these engines: trained per operating condition on
+    FD002/FD004, or an engine missing from `runs`."""
+    if run.normalization != "global":
+        raise ValueError(
+            "this lab model was trained with the operating-condition partition, on FD002/FD004 "
+            "with sensors standardized per condition; the game's engines are FD001/FD003: "
+            "deploy a model trained with the iid, unbalanced or fault_mode partition"
+        )
+    if not traces:
+        return []
+    index = {engine_id: i for i, engine_id in enumerate(runs.engine_ids)}
+    missing = [t.engine_id for t in traces if t.engine_id not in index]
+    if missing:
+        raise ValueError(f"engine {missing[0]} of the game is not in the data given")
+    engine_rows = runs.engine_rows()
+    rows = [engine_rows[index[t.engine_id]] for t in traces]
+    for trace, r in zip(traces, rows, strict=True):
+        if len(r) != trace.n_cycles:
+            raise ValueError(
+                f"engine {trace.engine_id} has {trace.n_cycles} cycles in the game but "
+                f"{len(r)} in the data given"
+            )
+    x = run.features.standardize(runs, np.concatenate(rows))  # [rows, features]
+    positions = np.split(np.arange(len(x)), np.cumsum([len(r) for r in rows])[:-1])
+    with torch.no_grad():
+        rul = run.predict(x, positions)
+    return [
+        dataclasses.replace(trace, federated_rul=rul[p].copy())
+        for trace, p in zip(traces, positions, strict=True)
+    ]
+
+
+def percent_of_oracle(
+    traces: list[EngineTrace],
+    settings: GameSettings,
+    seeds: Iterable[int] = range(3),
+    n_ticks: int = DEFAULT_TICKS,
+) -> float:
+    """The federated strategy's profit as % of the oracle's, averaged over `seeds` of fair draws,
+    with the fast fleet simulation (`app.game.fleet`): the same engines and draws for both."""
+    if not traces:
+        raise ValueError("no engines to play")
+    lengths = engine_lengths(traces)
+    oracle_cycles, oracle_maintained = baseline_fates("oracle", lengths, settings)
+    cycles, maintained = predictive_fates(
+        [np.asarray(t.federated_rul)[None, :] for t in traces], lengths, settings.rul_threshold
+    )
+    fates = Fates(
+        cycles=np.vstack([oracle_cycles[None, :], cycles]),
+        maintained=np.vstack([oracle_maintained[None, :], maintained]),
+    )
+    percents = []
+    for seed in seeds:
+        profit = simulate_fleet(fates, settings, seed, n_ticks).profit
+        if profit[0] <= 0:
+            raise ValueError(f"the oracle made no profit in {n_ticks} ticks: play more ticks")
+        percents.append(100.0 * float(profit[1]) / float(profit[0]))
+    if not percents:
+        raise ValueError("no seed to play")
+    return float(np.mean(percents))
