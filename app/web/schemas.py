@@ -110,6 +110,11 @@ class GameStateView(BaseModel):
     running: bool
     ticks_per_second: float
     free_play: bool
+    federated_model: str = Field(
+        default="default",
+        description='The federated strategy\'s model: "default", or a deployed lab model '
+        '(e.g. "lab: median, 80 nodes, 20 rounds").',
+    )
     unlocked: list[StrategyName]
     offers: OffersView
     factories: list[FactoryView] = Field(

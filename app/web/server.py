@@ -8,6 +8,7 @@ Origin check of `app.web.origin`.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +28,9 @@ from app.game.engines import GameModels
 from app.web.compare import run_compare
 from app.web.connection import Connection
 from app.web.frames import error_frame
+from app.web.lab import LabConnection
+from app.web.lab_runs import LabBackend, LabServer
+from app.web.lab_schemas import LabStatus
 from app.web.origin import OriginGuard, OriginPolicy
 from app.web.registry import GameRegistry, ServerFull
 from app.web.schemas import GameConfig, ModelMetrics, StrategyView
@@ -76,6 +80,7 @@ def create_app(settings: Settings, game_models: GameModels, *, save_games: bool 
     templates = Jinja2Templates(directory=str(settings.templates_dir))
     tables = DecisionTables(pool, settings.game)
     registry = GameRegistry(settings, pool, tables, None)
+    lab = LabServer(settings, registry, LabBackend(settings, pool))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -86,6 +91,7 @@ def create_app(settings: Settings, game_models: GameModels, *, save_games: bool 
             yield
         finally:
             await registry.shutdown()
+            await asyncio.to_thread(lab.shutdown)
 
     app = FastAPI(
         title="Turbofan Tycoon",
@@ -95,6 +101,7 @@ def create_app(settings: Settings, game_models: GameModels, *, save_games: bool 
         lifespan=lifespan,
     )
     app.state.registry = registry
+    app.state.lab = lab
     app.add_middleware(OriginGuard, policy=OriginPolicy(settings.host, settings.allowed_origins))
     app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
 
@@ -141,6 +148,28 @@ def create_app(settings: Settings, game_models: GameModels, *, save_games: bool 
         await run_compare(
             websocket, pool, settings.game, game_models.model, settings.max_message_bytes
         )
+
+    @app.get("/lab", response_class=HTMLResponse, include_in_schema=False)
+    async def lab_page(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "lab.html", {"model": game_models.model})
+
+    @app.get("/api/lab")
+    async def lab_status() -> LabStatus:
+        return lab.status()
+
+    @app.websocket("/ws/lab")
+    async def lab_socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        client = websocket.client.host if websocket.client else "unknown"
+        try:
+            registry.admit(client)  # lab sockets count against the per-address limit too
+        except ServerFull as exc:
+            await _refuse(websocket, str(exc))
+            return
+        try:
+            await LabConnection(websocket, lab).serve()
+        finally:
+            registry.release(client)
 
     @app.websocket("/ws/game")
     async def game(websocket: WebSocket, session: str | None = None) -> None:

@@ -39,6 +39,7 @@ from app.web.settings import Settings
 from app.web.state_view import StateViewBuilder, View
 
 SAVE_FORMAT = 1
+DEFAULT_MODEL = "default"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class GameSession:
         self.running = True
         self.ticks_per_second = settings.default_ticks_per_second
         self.version = 0  # bumped whenever what a frame shows changes
+        self.federated_model = DEFAULT_MODEL  # what the federated strategy's predictions are
         self._start(settings.seed if seed is None else seed, free_play=False)
 
     def _start(self, seed: int, *, free_play: bool) -> None:
@@ -75,7 +77,7 @@ class GameSession:
     def _set_state(self, state: GameState) -> None:
         self._game = FastGame.from_state(state, self.pool, self.settings.game, self.tables)
         self._state: GameState | None = state
-        self._views = StateViewBuilder(self.pool)
+        self._views = StateViewBuilder(self.pool, self.federated_model)
         self._view: tuple[int, View] | None = None
         self.version += 1
 
@@ -128,6 +130,16 @@ class GameSession:
         if sent is view:
             return {}
         return self._views.patch(sent, view)
+
+    def deploy(self, pool: Sequence[EngineTrace], tables: DecisionTables, model: str) -> None:
+        """Play on with `pool`'s predictions (the same engines, another federated model) from
+        the next decision on; `tables` are built for `pool`, `model` names it for the dashboard.
+        Not saved: a game picked up again from the store plays the default model."""
+        if len(pool) != len(self.pool):
+            raise ValueError(f"a deployed pool must hold the same {len(self.pool)} engines")
+        state = self.state
+        self.pool, self.tables, self.federated_model = pool, tables, model
+        self._set_state(state)
 
     # ---------------------------------------------------------------- commands
 

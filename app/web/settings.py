@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     max_connections_per_client: int = Field(
         50, ge=1, description="Websocket connections one client address may hold at once."
     )
+    max_lab_runs: int = Field(
+        2, ge=1, description="Lab runs training at once, server-wide (others wait in line)."
+    )
     database: Path = Field(
         Path(), description="Where games are saved (SQLite); default ARTIFACTS/games.sqlite3."
     )

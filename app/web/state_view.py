@@ -32,8 +32,9 @@ def _rul(value: float) -> float:
 class StateViewBuilder:
     """Builds one game's state views, remembering the last parts it built."""
 
-    def __init__(self, pool: Sequence[EngineTrace]) -> None:
+    def __init__(self, pool: Sequence[EngineTrace], federated_model: str = "default") -> None:
         self._pool = pool
+        self._federated_model = federated_model
         self._slots: dict[tuple[int, int], tuple[tuple[Any, ...], View]] = {}
         # Slot views rebuilt from their previous view, with the patch between them, by id of
         # the new view (this build's and the one before): `patch` looks them up.
@@ -114,6 +115,7 @@ class StateViewBuilder:
             "running": running,
             "ticks_per_second": ticks_per_second,
             "free_play": progress.free_play,
+            "federated_model": self._federated_model,
             "unlocked": self._kept("unlocked", list(unlocked)),
             "offers": self._kept(
                 "offers",
@@ -286,7 +288,7 @@ def astuple_slot(slot: SlotState) -> SlotRow:
     return (slot.index, slot.engine, slot.cycle, slot.status, slot.downtime_left, slot.draws)
 
 
-_TOP = ("seed", "tick", "running", "ticks_per_second", "free_play")
+_TOP = ("seed", "tick", "running", "ticks_per_second", "free_play", "federated_model")
 _PARTS = ("unlocked", "offers", "events", "ghost", "season")
 _FACTORY = (
     "name",

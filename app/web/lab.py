@@ -1,0 +1,266 @@
+"""The lab websocket `/ws/lab` (docs/lab.md, section 4): one federation trained live per connection.
+
+The receiver validates every message (`app.web.lab_schemas`) and answers a wrong one with an error
+frame; the connection goes on. `start` launches the run's task, which waits for a training slot
+(`queued` frames with its position), builds the run and plays it round by round in a worker
+thread, one `round` frame each, and ends with `finished` or `cancelled`. Pause, resume, step and
+cancel act between rounds. A closed socket cancels the run; the handler returns only once the
+run's thread is done with its round. `deploy` puts the run's current global model behind the
+federated strategy of one live game session (`app.web.session.GameSession.deploy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app.web.lab_runs import LabRunLike, LabServer, Ticket, model_label
+from app.web.lab_schemas import (
+    Cancel,
+    Cancelled,
+    Deploy,
+    Deployed,
+    Finished,
+    LabError,
+    LabMessageError,
+    Pause,
+    Queued,
+    Resume,
+    RoundFrame,
+    RoundRecord,
+    Start,
+    Started,
+    Status,
+    Step,
+    config_error,
+    parse_lab_message,
+)
+from app.web.rate_limit import TokenBucket
+
+_log = logging.getLogger("tycoon.lab")
+
+
+class LabConnection:
+    """One browser tab (or client) of the lab, with at most one run."""
+
+    def __init__(self, websocket: WebSocket, server: LabServer) -> None:
+        settings = server.settings
+        self.ws = websocket
+        self.server = server
+        self.bucket = TokenBucket(settings.commands_per_second, settings.command_burst)
+        self._send_lock = asyncio.Lock()
+        self._model_lock = asyncio.Lock()  # a round and a deployment never use the model at once
+        self._task: asyncio.Task[None] | None = None
+        self._deploying: asyncio.Task[None] | None = None
+        self._run: LabRunLike | None = None
+        self._ticket: Ticket | None = None
+        self._wake = asyncio.Event()
+        self._paused = self._single = self._stop = False
+
+    async def serve(self) -> None:
+        """Read messages until the client leaves; then cancel the run and wait for its thread."""
+        try:
+            while True:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                await self._on_text(message.get("text"))
+        except WebSocketDisconnect:
+            return
+        finally:
+            self._halt()
+            tasks = [t for t in (self._task, self._deploying) if t is not None]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks)
+
+    # ---------------------------------------------------------------- messages
+
+    async def _on_text(self, text: str | None) -> None:
+        if not self.bucket.take():
+            report = self.bucket.report()
+            if report is not None:
+                await self._send(LabError(message=report))
+            return
+        try:
+            message = parse_lab_message(text, self.server.settings.max_message_bytes)
+        except LabMessageError as exc:
+            await self._send(LabError(message=str(exc), field=exc.field))
+            return
+        active = self._task is not None and not self._task.done()
+        match message:
+            case Start(config=data):
+                if active:
+                    await self._error("a run is going on this connection: cancel it first")
+                    return
+                try:
+                    config = await asyncio.to_thread(self.server.backend.config, data)
+                except ValidationError as exc:
+                    error = config_error(exc, self.server.backend.config_fields)
+                    await self._send(LabError(message=str(error), field=error.field))
+                    return
+                self._run, self._ticket = None, None
+                self._paused = self._single = self._stop = False
+                self._task = asyncio.create_task(self._train(config), name="lab-run")
+            case Pause() | Resume() | Step() | Cancel() if not active:
+                await self._error(f"there is no run to {message.type}: start one first")
+            case Pause():
+                self._paused = True
+                await self._status()
+            case Resume():
+                self._paused = False
+                self._wake.set()
+                await self._status()
+            case Step():
+                if not self._paused:
+                    await self._error("step plays one round while paused: pause first")
+                    return
+                self._single = True
+                self._wake.set()
+            case Cancel():
+                self._halt()
+            case Deploy(session=session):
+                await self._start_deploy(session)
+
+    def _halt(self) -> None:
+        """Stop the run between rounds (or take it out of the queue)."""
+        self._stop = True
+        self._wake.set()
+        if self._ticket is not None:
+            self._ticket.moved.set()
+
+    async def _status(self) -> None:
+        rounds = self._run.rounds_done if self._run is not None else 0
+        state = "paused" if self._paused else "running"
+        await self._send(Status(state=state, rounds_done=rounds))
+
+    # ---------------------------------------------------------------- training
+
+    async def _train(self, config: Any) -> None:
+        server = self.server
+        try:
+            if not await self._slot():
+                await self._send(Cancelled(rounds_done=0))
+                return
+            await self._send(Started(config=config.model_dump(mode="json")))
+            run = await server.workers.call(lambda: server.backend.new_run(config))
+            self._run = run
+            while not run.done and not self._stop:
+                if self._paused and not self._single:
+                    self._release()  # a paused run holds no training slot
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                if not await self._slot():
+                    break
+                self._single = False
+                async with self._model_lock:
+                    record = await server.workers.call(run.step)
+                await self._send(RoundFrame(record=RoundRecord.model_validate(record)))
+            if run.done:
+                final = await server.workers.call(run.final)
+                await self._send(Finished(final=final))
+            else:
+                await self._send(Cancelled(rounds_done=run.rounds_done))
+        except (asyncio.CancelledError, WebSocketDisconnect):
+            raise
+        except Exception as exc:
+            _log.exception("lab run failed")
+            with contextlib.suppress(Exception):
+                await self._send(LabError(message=f"the lab run failed: {exc}"))
+        finally:
+            self._release()
+
+    async def _slot(self) -> bool:
+        """Hold a training slot, waiting in line if needed; False if cancelled meanwhile."""
+        if self._ticket is None:
+            self._ticket = self.server.queue.join()
+        ticket = self._ticket
+        while True:
+            ticket.moved.clear()
+            if ticket.granted or self._stop:
+                return not self._stop
+            position = ticket.position
+            await self._send(
+                Queued(
+                    position=position,
+                    message=f"lab busy, position {position}: {self.server.queue.limit} "
+                    "run(s) train at once; yours starts when a slot frees",
+                )
+            )
+            await ticket.moved.wait()
+
+    def _release(self) -> None:
+        if self._ticket is not None:
+            self.server.queue.leave(self._ticket)
+            self._ticket = None
+
+    # ---------------------------------------------------------------- deploying
+
+    async def _start_deploy(self, session: str) -> None:
+        run = self._run
+        if run is None or run.rounds_done == 0:
+            await self._error("nothing to deploy yet: start a run and let it play a round")
+            return
+        if self._deploying is not None and not self._deploying.done():
+            await self._error("a deployment is under way: wait for its answer")
+            return
+        if session not in self.server.registry.games:
+            await self._error(_not_live(session), "session")
+            return
+        self._deploying = asyncio.create_task(self._deploy(run, session), name="lab-deploy")
+
+    async def _deploy(self, run: LabRunLike, session: str) -> None:
+        server = self.server
+        try:
+            async with self._model_lock:  # the model as of the last finished round
+                rounds = run.rounds_done
+                pool, tables = await server.workers.call(lambda: server.backend.deploy(run))
+            game = server.registry.games.get(session)
+            if game is None:
+                await self._error(_not_live(session), "session")
+                return
+            label = model_label(run.config, rounds)
+            game.session.deploy(pool, tables, label)
+            game.changed()
+            mine, (default, local) = await asyncio.gather(
+                asyncio.to_thread(server.backend.percent_of_oracle, pool), server.reference()
+            )
+            await self._send(
+                Deployed(
+                    session=session,
+                    model=label,
+                    rounds_done=rounds,
+                    percent_of_oracle=mine,
+                    default_percent_of_oracle=default,
+                    local_percent_of_oracle=local,
+                )
+            )
+        except (asyncio.CancelledError, WebSocketDisconnect):
+            raise
+        except Exception as exc:
+            _log.exception("lab deployment failed")
+            with contextlib.suppress(Exception):
+                await self._error(f"the deployment failed: {exc}")
+
+    # ---------------------------------------------------------------- sending
+
+    async def _error(self, message: str, field: str | None = None) -> None:
+        await self._send(LabError(message=message, field=field))
+
+    async def _send(self, frame: BaseModel) -> None:
+        async with self._send_lock:
+            await self.ws.send_text(frame.model_dump_json())
+
+
+def _not_live(session: str) -> str:
+    return (
+        f"the game {session} is not being played on this server right now: open the game's "
+        "dashboard (a game lives while a tab shows it), then deploy again"
+    )

@@ -1,0 +1,238 @@
+"""The server's lab resources: training slots handed out in turn, and the worker threads.
+
+- `LabQueue`: at most `max_lab_runs` runs train at once, server-wide. A run that finds every slot
+  taken waits in line (first come, first served) and is told its position whenever it moves.
+- `LabWorkers`: the threads that do the lab's blocking work (building a run, playing a round,
+  predicting for a deployment), so the event loop and the games never wait for torch. A call
+  that is cancelled (the socket closed) still waits for its thread to finish the round it
+  started: no thread is left training for a run nobody watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import statistics
+import sys
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+from typing import Any, Protocol, TypeVar
+
+from app.game.decisions import DecisionTables
+from app.game.engines import EngineTrace
+from app.web.lab_schemas import LabStatus
+from app.web.registry import GameRegistry
+from app.web.settings import Settings
+
+T = TypeVar("T")
+
+
+class LabRunLike(Protocol):
+    """What the web uses of the engine's `LabRun` (docs/lab.md, section 2)."""
+
+    config: Any
+    rounds_done: int
+
+    @property
+    def done(self) -> bool: ...
+
+    def step(self) -> dict[str, Any]: ...
+
+    def final(self) -> dict[str, Any]: ...
+
+
+def model_label(config: Any, rounds: int) -> str:
+    """How the game names a deployed lab model: "lab: median, 80 nodes, 20 rounds"."""
+    label = f"lab: {config.aggregation}, {config.nodes} nodes, {rounds} rounds"
+    if config.attack != "none":
+        label += f", {config.attack} attack"
+    return label
+
+
+class Ticket:
+    """A run's place: waiting at `position` (1 = next), or `granted` a training slot."""
+
+    def __init__(self) -> None:
+        self.granted = False
+        self.position = 0
+        self.moved = asyncio.Event()  # set whenever `granted` or `position` changes
+
+
+class LabQueue:
+    """Training slots, server-wide, handed out in order of arrival."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.training: set[Ticket] = set()
+        self.waiting: list[Ticket] = []
+
+    def join(self) -> Ticket:
+        """A ticket: granted at once if a slot is free, else at the end of the line."""
+        ticket = Ticket()
+        self.waiting.append(ticket)
+        self._promote()
+        return ticket
+
+    def leave(self, ticket: Ticket) -> None:
+        """Give the slot back (or leave the line); the runs behind move up."""
+        self.training.discard(ticket)
+        if ticket in self.waiting:
+            self.waiting.remove(ticket)
+        ticket.granted = False
+        self._promote()
+
+    def _promote(self) -> None:
+        while self.waiting and len(self.training) < self.limit:
+            ticket = self.waiting.pop(0)
+            ticket.granted, ticket.position = True, 0
+            self.training.add(ticket)
+            ticket.moved.set()
+        for position, ticket in enumerate(self.waiting, start=1):
+            if ticket.position != position:
+                ticket.position = position
+                ticket.moved.set()
+
+
+class LabWorkers:
+    """A pool of `n` threads for the lab's blocking calls, counting those at work."""
+
+    def __init__(self, n: int, setup: Callable[[], None] | None = None) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="tycoon-lab")
+        self._setup = setup
+        self._lock = threading.Lock()
+        self.busy = 0  # calls running in a worker thread right now
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """`fn()` in a worker thread; if cancelled meanwhile, wait for it, then re-raise."""
+        future = asyncio.get_running_loop().run_in_executor(self._pool, self._counted, fn)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # the thread cannot be interrupted mid-round: let it finish, never leave it running
+            await asyncio.wait([future])
+            raise
+
+    def _counted(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            self.busy += 1
+        try:
+            if self._setup is not None:
+                self._setup()
+            return fn()
+        finally:
+            with self._lock:
+                self.busy -= 1
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class LabBackend:
+    """The engine, reached through `app.lab_bridge` on first use (torch stays out of start-up).
+
+    Every method but `config` blocks: call them in a worker thread.
+    """
+
+    def __init__(self, settings: Settings, pool: Sequence[EngineTrace]) -> None:
+        self.settings = settings
+        self.pool = list(pool)
+        self._lock = threading.Lock()
+        self._runs: Any = None
+
+    @staticmethod
+    def bridge() -> ModuleType:
+        import app.lab_bridge
+
+        return app.lab_bridge
+
+    def engine(self, name: str) -> Any:
+        """`name` as the lab bridge exports it, else as the engine modules it imports define it
+        (`LabConfig` beside `LabRun`, `load_runs` beside `Runs`): the web keeps to the bridge."""
+        bridge = self.bridge()
+        if hasattr(bridge, name):
+            return getattr(bridge, name)
+        for cls in (bridge.LabRun, bridge.Runs):
+            module = sys.modules[cls.__module__]
+            if hasattr(module, name):
+                return getattr(module, name)
+        raise AttributeError(f"the lab bridge offers no {name}")
+
+    @property
+    def config_fields(self) -> Collection[str]:
+        fields: Mapping[str, Any] = self.engine("LabConfig").model_fields
+        return fields.keys()
+
+    def config(self, data: dict[str, Any]) -> Any:
+        """The engine's `LabConfig` of `data`; raises pydantic's ValidationError."""
+        return self.engine("LabConfig").model_validate(data)
+
+    def setup_thread(self) -> None:
+        """Each lab thread trains with one torch thread (two runs on two cores, games beside)."""
+        self.bridge().torch.set_num_threads(1)
+
+    def runs(self) -> Any:
+        """The engine's data, loaded once."""
+        with self._lock:
+            if self._runs is None:
+                data_dir = self.engine("resolve_data_dir")(self.settings.data_dir)
+                self._runs = self.engine("load_runs")(data_dir)
+            return self._runs
+
+    def new_run(self, config: Any) -> LabRunLike:
+        run: LabRunLike = self.bridge().LabRun(self.runs(), config, self.settings.data_dir)
+        return run
+
+    def deploy(self, run: LabRunLike) -> tuple[list[EngineTrace], DecisionTables]:
+        """The game's engines with the run's predictions, and their decision tables, warmed."""
+        pool: list[EngineTrace] = self.bridge().deployed_traces(list(self.pool), run, self.runs())
+        tables = DecisionTables(pool, self.settings.game)
+        tables.next_stop("federated")  # built here, not on the event loop at the next decision
+        return pool, tables
+
+    def percent_of_oracle(self, pool: Sequence[EngineTrace]) -> float:
+        return float(self.bridge().percent_of_oracle(list(pool), self.settings.game))
+
+    def reference(self) -> tuple[float, float]:
+        """The default federated model's % of the oracle, and the local models' (median)."""
+        default = self.percent_of_oracle(self.pool)
+        nodes = self.pool[0].n_nodes
+        local = [
+            self.percent_of_oracle(
+                [dataclasses.replace(t, federated_rul=t.local_rul[node]) for t in self.pool]
+            )
+            for node in range(nodes)
+        ]
+        return default, float(statistics.median(local))
+
+
+class LabServer:
+    """The server's lab: training slots, worker threads, the engine, and the games to deploy to."""
+
+    def __init__(self, settings: Settings, registry: GameRegistry, backend: LabBackend) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.backend = backend
+        self.queue = LabQueue(settings.max_lab_runs)
+        self.workers = LabWorkers(settings.max_lab_runs, backend.setup_thread)
+        self._reference: asyncio.Task[tuple[float, float]] | None = None
+
+    async def reference(self) -> tuple[float, float]:
+        """`backend.reference()`, computed once (in a thread) for the server's life."""
+        if self._reference is None or (
+            self._reference.done() and self._reference.exception() is not None
+        ):
+            self._reference = asyncio.create_task(asyncio.to_thread(self.backend.reference))
+        return await asyncio.shield(self._reference)
+
+    def status(self) -> LabStatus:
+        return LabStatus(
+            max_runs=self.queue.limit,
+            training=len(self.queue.training),
+            queued=len(self.queue.waiting),
+            threads=self.workers.busy,
+        )
+
+    def shutdown(self) -> None:
+        self.workers.shutdown()

@@ -1,0 +1,219 @@
+"""Messages of the lab websocket `/ws/lab` (docs/lab.md, section 4), both ways.
+
+Client -> server: a discriminated union on `type` (like `app.web.command_schemas`). The run's
+configuration travels as a JSON object and is validated by the engine's `LabConfig` (through the
+lab bridge), so its rules live in one place; its errors come back as an error frame naming the
+field. Server -> client: one model per frame type; a round frame carries the round's record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Annotated, Any, Literal, get_args
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+SESSION_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Start(_Message):
+    """Train a federation with this configuration (a `LabConfig`; absent fields: defaults)."""
+
+    type: Literal["start"]
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Pause(_Message):
+    """Stop after the current round (the run keeps its place; its training slot is freed)."""
+
+    type: Literal["pause"]
+
+
+class Resume(_Message):
+    """Go on training round after round."""
+
+    type: Literal["resume"]
+
+
+class Step(_Message):
+    """Play one round while paused."""
+
+    type: Literal["step"]
+
+
+class Cancel(_Message):
+    """Stop the run between rounds (or leave the queue)."""
+
+    type: Literal["cancel"]
+
+
+class Deploy(_Message):
+    """Put the run's current global model behind the federated strategy of this game session."""
+
+    type: Literal["deploy"]
+    session: str = Field(pattern=SESSION_PATTERN, description="The game's session id.")
+
+
+LabMessage = Annotated[Start | Pause | Resume | Step | Cancel | Deploy, Field(discriminator="type")]
+LAB_MESSAGE_ADAPTER: TypeAdapter[LabMessage] = TypeAdapter(LabMessage)
+LAB_MESSAGE_TYPES: tuple[str, ...] = tuple(
+    get_args(m.model_fields["type"].annotation)[0] for m in get_args(get_args(LabMessage)[0])
+)
+
+
+class LabMessageError(ValueError):
+    """A client message that is not a valid lab message; `field` names the culprit if known."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_lab_message(text: str | None, max_bytes: int) -> LabMessage:
+    """Validate one client message (JSON text)."""
+    if text is None:
+        raise LabMessageError("binary messages are not accepted: send JSON text")
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        raise LabMessageError(f"message too large: {size} bytes (the limit is {max_bytes} bytes)")
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise LabMessageError(f"invalid JSON: {exc.msg}") from None
+    expected = ", ".join(LAB_MESSAGE_TYPES)
+    if not isinstance(data, dict) or data.get("type") not in LAB_MESSAGE_TYPES:
+        got = data.get("type") if isinstance(data, dict) else type(data).__name__
+        raise LabMessageError(f"unknown lab message {got!r}; expected a type among: {expected}")
+    try:
+        return LAB_MESSAGE_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"][1:]) or "message"
+        if err["type"] == "string_pattern_mismatch" and where == "session":
+            raise LabMessageError(
+                "session must be a game session id (16-64 of A-Z a-z 0-9 _ -)", "session"
+            ) from None
+        raise LabMessageError(
+            f"invalid {data['type']!r} message: {where}: {err['msg']}", where
+        ) from None
+
+
+def config_error(exc: ValidationError, fields: Collection[str]) -> LabMessageError:
+    """A `LabConfig` validation error in words, naming the first wrong field (of `fields`).
+
+    The engine's messages already name their field ("nodes must be between 8 and 8000, got
+    9000"); a check across fields has no location, so its message's first word names it.
+    """
+    problems = []
+    first: str | None = None
+    for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
+        where = ".".join(str(p) for p in err["loc"])
+        if not where and msg.split(" ", 1)[0] in fields:
+            where = msg.split(" ", 1)[0]
+        first = first or where or None
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown field {where!r}")
+        elif where and not msg.startswith(where):
+            got = repr(err.get("input"))
+            got = got if len(got) <= 40 else got[:37] + "..."
+            problems.append(f"{where}: {msg} (got {got})")
+        else:
+            problems.append(msg)
+    return LabMessageError("invalid lab config: " + "; ".join(problems), first)
+
+
+# ---------------------------------------------------------------- server -> client
+
+
+class RoundRecord(BaseModel):
+    """One round of a lab run, as `LabRun.step()` records it (docs/lab.md, section 2)."""
+
+    model_config = ConfigDict(extra="allow")  # a field the engine adds passes through
+
+    round: int
+    rmse: float | None = Field(description="Global model's test RMSE (null if not finite).")
+    late_life_rmse: float | None
+    participants: list[int]
+    dropped: list[int]
+    stragglers: list[int]
+    attackers: list[int]
+    rejected: list[int]
+    node_loss_before: list[float | None] = Field(description="By node: own model's loss.")
+    node_loss_after: list[float | None] = Field(description="By node: new global model's loss.")
+    bytes_up: int
+    bytes_down: int
+    seconds: float
+
+
+class Queued(BaseModel):
+    """Every lab slot is busy: this run waits, `position` runs ahead of it (1 = next)."""
+
+    type: Literal["queued"] = "queued"
+    position: int
+    message: str
+
+
+class Started(BaseModel):
+    """The run holds a training slot now (sent once, when its data is ready)."""
+
+    type: Literal["started"] = "started"
+    config: dict[str, Any] = Field(description="The whole configuration, defaults filled in.")
+
+
+class RoundFrame(BaseModel):
+    type: Literal["round"] = "round"
+    record: RoundRecord
+
+
+class Status(BaseModel):
+    """The run's pace changed (answer to pause, resume and step)."""
+
+    type: Literal["status"] = "status"
+    state: Literal["running", "paused"]
+    rounds_done: int
+
+
+class Finished(BaseModel):
+    type: Literal["finished"] = "finished"
+    final: dict[str, Any] = Field(description="`LabRun.final()`: rmse, late_life_rmse, ...")
+
+
+class Cancelled(BaseModel):
+    type: Literal["cancelled"] = "cancelled"
+    rounds_done: int
+
+
+class Deployed(BaseModel):
+    """The lab's model now drives the session's federated strategy; profits as % of oracle."""
+
+    type: Literal["deployed"] = "deployed"
+    session: str
+    model: str = Field(description="What the game now shows as its federated model.")
+    rounds_done: int
+    percent_of_oracle: float = Field(description="The lab's model, fast fleet simulation.")
+    default_percent_of_oracle: float = Field(description="The game's default federated model.")
+    local_percent_of_oracle: float = Field(description="The factories' local models (median).")
+
+
+class LabError(BaseModel):
+    type: Literal["error"] = "error"
+    message: str
+    field: str | None = Field(default=None, description="The wrong field, when one is.")
+
+
+class LabStatus(BaseModel):
+    """GET /api/lab: the server's lab runs right now."""
+
+    max_runs: int
+    training: int = Field(description="Runs holding a training slot.")
+    queued: int = Field(description="Runs waiting for a slot.")
+    threads: int = Field(description="Worker threads computing for the lab right now.")
+
+
+LabFrame = Queued | Started | RoundFrame | Status | Finished | Cancelled | Deployed | LabError
