@@ -1,0 +1,165 @@
+// The lab's round-by-round charts on the vendored uPlot (through ../charts/core.js):
+// - test RMSE and late-life RMSE of the global model per round;
+// - the nodes' loss with their own trained model, then with the new global model: plotted at
+//   round r - 0.5 and r, the median node draws the FF09 sawtooth (quartiles beside it);
+// - a round's simulated time and the bytes it moved.
+
+import { COLORS, FONT, axisBase, mount, uPlot } from "../charts/core.js";
+
+const quiet = { legend: { show: false }, select: { show: false } };
+const MB = 1e6;
+
+const ROUND_INCRS = [1, 2, 5].concat(
+  ...Array.from({ length: 4 }, (_, i) => [10, 20, 25, 50].map((m) => m * 10 ** i)),
+);
+
+function xAxis() {
+  return { ...axisBase, size: 22, space: 40, gap: 2, incrs: ROUND_INCRS, label: "", font: FONT };
+}
+
+function yAxis(extra = {}) {
+  return { ...axisBase, size: 44, space: 28, gap: 2, ...extra };
+}
+
+const line = (label, stroke, extra = {}) => ({
+  label,
+  stroke,
+  width: 1.6,
+  spanGaps: true,
+  points: { show: true, size: 4, fill: stroke },
+  ...extra,
+});
+
+function quantile(sorted, q) {
+  if (!sorted.length) return null;
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+}
+
+function quartiles(values) {
+  const v = values.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
+  return [quantile(v, 0.25), quantile(v, 0.5), quantile(v, 0.75)];
+}
+
+const finite = (x) => (x != null && Number.isFinite(x) ? x : null);
+
+export class LabCharts {
+  constructor(els) {
+    this.els = els;
+    this.rmse = [[], [], []];
+    this.loss = [[], [], [], []];
+    this.cost = [[], [], []];
+    this.charts = null;
+  }
+
+  mount() {
+    if (this.charts) return;
+    const x = { time: false };
+    this.charts = {
+      rmse: mount(
+        {
+          ...quiet,
+          padding: [6, 8, 0, 0],
+          scales: { x, y: { range: (u, min, max) => [0, Math.max(max ?? 0, 1) * 1.08] } },
+          axes: [xAxis(), yAxis()],
+          series: [{}, line("test RMSE", COLORS.fed), line("late-life RMSE", COLORS.local)],
+        },
+        this.rmse,
+        this.els.rmse,
+      ),
+      loss: mount(
+        {
+          ...quiet,
+          padding: [6, 8, 0, 0],
+          scales: { x, y: { range: (u, min, max) => [0, Math.max(max ?? 0, 1e-6) * 1.08] } },
+          axes: [xAxis(), yAxis({ values: (u, ticks) => ticks.map((t) => t.toPrecision(2)) })],
+          series: [
+            {},
+            line("lower quartile", COLORS.faint, { width: 1, points: { show: false } }),
+            line("median node", "#5ad1a0"),
+            line("upper quartile", COLORS.faint, { width: 1, points: { show: false } }),
+          ],
+        },
+        this.loss,
+        this.els.loss,
+      ),
+      cost: mount(
+        {
+          ...quiet,
+          padding: [6, 0, 0, 0],
+          scales: {
+            x,
+            s: { range: (u, min, max) => [0, Math.max(max ?? 0, 1e-3) * 1.1] },
+            mb: { range: (u, min, max) => [0, Math.max(max ?? 0, 1e-3) * 1.1] },
+          },
+          axes: [
+            xAxis(),
+            yAxis({ scale: "s" }),
+            yAxis({ scale: "mb", side: 1, grid: { show: false } }),
+          ],
+          series: [
+            {},
+            line("seconds", COLORS.prev, { scale: "s" }),
+            line("MB", "#b48cff", { scale: "mb" }),
+          ],
+        },
+        this.cost,
+        this.els.cost,
+      ),
+    };
+  }
+
+  clear() {
+    for (const arr of [...this.rmse, ...this.loss, ...this.cost]) arr.length = 0;
+    this.redraw();
+  }
+
+  add(record) {
+    this.mount();
+    const r = record.round;
+    this.rmse[0].push(r);
+    this.rmse[1].push(finite(record.rmse));
+    this.rmse[2].push(finite(record.late_life_rmse));
+    const before = quartiles(record.node_loss_before || []);
+    const after = quartiles(record.node_loss_after || []);
+    this.loss[0].push(r - 0.5, r);
+    for (let k = 0; k < 3; k++) this.loss[k + 1].push(before[k], after[k]);
+    this.cost[0].push(r);
+    this.cost[1].push(finite(record.seconds));
+    this.cost[2].push((record.bytes_up + record.bytes_down) / MB);
+    this.redraw();
+    const last = (a) => a[a.length - 1];
+    const fmt = (v) => (v == null ? "not finite" : v.toFixed(2));
+    this.els.rmse.setAttribute(
+      "aria-label",
+      `Test RMSE per round; round ${r}: ${fmt(last(this.rmse[1]))} cycles, late-life ` +
+        `${fmt(last(this.rmse[2]))}.`,
+    );
+    this.els.loss.setAttribute(
+      "aria-label",
+      `Median node loss, round ${r}: ${before[1] == null ? "none" : before[1].toPrecision(3)} ` +
+        `with its own model, ${after[1] == null ? "none" : after[1].toPrecision(3)} with the ` +
+        `global model.`,
+    );
+    this.els.cost.setAttribute(
+      "aria-label",
+      `Round ${r} took ${fmt(record.seconds)} s and moved ${last(this.cost[2]).toFixed(2)} MB.`,
+    );
+  }
+
+  redraw() {
+    if (!this.charts) return;
+    this.charts.rmse.setData(this.rmse);
+    this.charts.loss.setData(this.loss);
+    this.charts.cost.setData(this.cost);
+  }
+
+  // Points drawn so far, per chart (for tests and the curious).
+  points() {
+    return { rmse: this.rmse[0].length, loss: this.loss[0].length, cost: this.cost[0].length };
+  }
+}
+
+export { uPlot };
