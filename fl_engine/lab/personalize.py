@@ -12,17 +12,37 @@ will see, not for everybody's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from torch import Tensor
 
+from fl_engine.factory_training import _TestSet
+from fl_engine.features import ProtocolData
+from fl_engine.lab.config import LabConfig
+from fl_engine.lab.nodes import LabNodes
 from fl_engine.local_training import AdamConfig, epoch_plan
 from fl_engine.metrics import rmse
+from fl_engine.model_families import Family, TargetScale
 
-if TYPE_CHECKING:
-    from fl_engine.lab.run import LabRun
+
+class LabRun(Protocol):
+    """What personalization reads of a `run.LabRun` (a protocol: run.py imports this module)."""
+
+    config: LabConfig
+    nodes: LabNodes
+    batch_size: int
+    init: Tensor
+    family: Family
+    target: TargetScale
+    test: _TestSet
+    data: ProtocolData
+    condition: NDArray[np.intp] | None
+    partition: list[NDArray[np.intp]]
+
+    def global_params(self) -> Tensor: ...
 
 
 def _row_kinds(run: LabRun, rows: NDArray[np.intp]) -> NDArray[Any] | None:
