@@ -79,7 +79,9 @@ def test_the_lab_trains_a_federation_live_and_deploys_it_into_the_game(tabs: Tab
     assert lab["charts"] == {"rmse": 3, "loss": 6, "cost": 3}
     for chart in ("chart-rmse", "chart-loss", "chart-cost"):
         expect(tabs.lab.by_id(chart).locator("canvas")).to_have_count(1)
-        expect(tabs.lab.by_id(chart)).to_have_attribute("aria-label", re.compile("round 3", re.IGNORECASE))
+        expect(tabs.lab.by_id(chart)).to_have_attribute(
+            "aria-label", re.compile("round 3", re.IGNORECASE)
+        )
     cells = tabs.lab.by_id("lab-grid").locator(".node")
     expect(cells).to_have_count(12)
     expect(cells.first).to_have_class("node s-participated")

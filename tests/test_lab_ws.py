@@ -250,7 +250,7 @@ def _player_predictions(state: Frame, traces: dict[str, Any]) -> list[tuple[floa
 def test_deploy_changes_the_deploying_session_only(server: str, game_models: Any) -> None:
     traces = {t.engine_id: t for t in game_models.traces}
 
-    async def scenario() -> tuple[list[Frame], Frame, Frame, Frame, Frame]:
+    async def scenario() -> tuple[list[Frame], Frame, Frame, Frame]:
         mine, other = await GameClient.connect(server), await GameClient.connect(server)
         try:
             await mine.recv()
@@ -271,12 +271,12 @@ def test_deploy_changes_the_deploying_session_only(server: str, game_models: Any
             await mine.recv()
             await other.recv()
             await other.recv()
-            return [early, gone], deployed, mine.state, other.state, {}
+            return [early, gone], deployed, mine.state, other.state
         finally:
             await mine.close()
             await other.close()
 
-    (early, gone), deployed, mine, other, _ = play(scenario, guard_s=180)
+    (early, gone), deployed, mine, other = play(scenario, guard_s=180)
     assert early["type"] == "error" and "nothing to deploy" in early["message"]
     assert gone["type"] == "error" and gone["field"] == "session"
     assert "not being played" in gone["message"]
