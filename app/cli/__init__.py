@@ -1,4 +1,4 @@
-"""The `tycoon` command line: train models, check data, compare strategies, serve the game.
+"""The `tycoon` command line: train models, check data, compare strategies, run the lab, serve.
 
 torch, numpy and the engine are imported inside the commands that use them, so `tycoon --help`
 and argument errors answer at once.
@@ -6,10 +6,10 @@ and argument errors answer at once.
 
 from __future__ import annotations
 
-from app.cli import benchmark, compare, data, serve, train
+from app.cli import benchmark, compare, data, lab, serve, train
 from app.cli.common import app
 
-__all__ = ["app", "benchmark", "compare", "data", "main", "serve", "train"]
+__all__ = ["app", "benchmark", "compare", "data", "lab", "main", "serve", "train"]
 
 
 def main() -> None:
