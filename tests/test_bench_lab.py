@@ -31,6 +31,7 @@ def test_a_tiny_dry_run_records_every_table(
     rows = record["robustness"]["rows"]
     assert [r["name"] for r in rows] == [
         "clean FedAvg",
+        "clean, median",
         "20% sign-flip, fedavg",
         "20% sign-flip, median",
         "20% boosted (x10), fedavg",
@@ -41,14 +42,17 @@ def test_a_tiny_dry_run_records_every_table(
             assert set(row[figure]) == {"median", "min", "max"}, (row["name"], figure)
         assert [r["seed"] for r in row["per_seed"]] == [0]
     checks = record["robustness"]["checks"]
-    assert [c["row"] for c in checks] == [r["name"] for r in rows[1:]]
+    assert [c["row"] for c in checks] == [r["name"] for r in rows[2:]]
     assert all(isinstance(c["met"], bool) and c["ratio"] > 0 for c in checks)
+    assert all(c["late_life_ratio"] > 0 for c in checks)
 
     non_iid = record["non_iid"]["rows"]
     assert [r["partition"] for r in non_iid] == ["iid", "fault_mode", "condition"]
     for row in non_iid:
-        assert row["fedavg"]["rmse"]["median"] > 0 and row["fedprox"]["rmse"]["median"] > 0
-        assert row["fedavg"]["factory_personalized_rmse_median"]["median"] > 0
+        [fedavg] = row["fedavg"]  # one per --personalize epochs
+        assert fedavg["rmse"]["median"] > 0 and row["fedprox"]["rmse"]["median"] > 0
+        assert fedavg["factory_personalized_rmse_median"]["median"] > 0
+        assert fedavg["factory_local_rmse_median"]["median"] > 0
 
     names = [r["name"] for r in record["stragglers"]["rows"]]
     assert names == ["0% dropout", "30% dropout", "60% dropout", "deadline 2 s"]
