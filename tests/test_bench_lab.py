@@ -44,7 +44,7 @@ def test_a_tiny_dry_run_records_every_table(
     checks = record["robustness"]["checks"]
     assert [c["row"] for c in checks] == [r["name"] for r in rows[2:]]
     assert all(isinstance(c["met"], bool) and c["ratio"] > 0 for c in checks)
-    assert all(c["late_life_ratio"] > 0 for c in checks)
+    assert all(c["late_life_ratio"] > 0 and len(c["ratio_per_seed"]) == 1 for c in checks)
 
     non_iid = record["non_iid"]["rows"]
     assert [r["partition"] for r in non_iid] == ["iid", "fault_mode", "condition"]
