@@ -22,8 +22,21 @@ import torch
 from app.game.engines import EngineTrace
 from app.game.fleet import Fates, baseline_fates, engine_lengths, predictive_fates, simulate_fleet
 from app.game.settings import GameSettings
-from fl_engine.data import Runs
+from fl_engine.data import Runs, load_runs, resolve_data_dir
+from fl_engine.lab.config import LabConfig
 from fl_engine.lab.run import LabRun
+
+# What the web's lab reaches through this bridge (it may not import `fl_engine` itself).
+__all__ = [
+    "LabConfig",
+    "LabRun",
+    "Runs",
+    "deployed_traces",
+    "load_runs",
+    "percent_of_oracle",
+    "resolve_data_dir",
+    "set_torch_threads",
+]
 
 DEFAULT_TICKS = 5000  # ticks per seed, as `tycoon compare` plays by default
 
@@ -92,3 +105,8 @@ def percent_of_oracle(
     if not percents:
         raise ValueError("no seed to play")
     return float(np.mean(percents))
+
+
+def set_torch_threads(n: int) -> None:
+    """Torch's intra-op threads for the calling process (the web's lab trains with one)."""
+    torch.set_num_threads(n)

@@ -90,6 +90,7 @@ def test_the_lab_trains_a_federation_live_and_deploys_it_into_the_game(tabs: Tab
     # Deploy: the game in the other tab now runs the lab's model.
     game = tabs.game.page
     assert game.evaluate("window.__tycoon.game.state.federated_model") == "default"
+    expect(tabs.game.by_id("federated-model")).to_be_hidden()
     tabs.lab.by_id("lab-deploy").click()
     page.wait_for_function("!!window.__lab.deployed", timeout=tb.LONG_WAIT_MS)
     deployed = page.evaluate("window.__lab.deployed")
@@ -97,6 +98,10 @@ def test_the_lab_trains_a_federation_live_and_deploys_it_into_the_game(tabs: Tab
     expect(tabs.lab.by_id("lab-figures")).to_be_visible()
     expect(page.locator("#fig-lab")).to_have_text(f"{deployed['percent_of_oracle']:.1f}%")
     tabs.game.wait_state(f"s.federated_model === {deployed['model']!r}")
+    # ... and says so beside the strategy buttons
+    expect(tabs.game.by_id("federated-model")).to_have_text(
+        f"Federated strategy's model: {deployed['model']}"
+    )
     # nothing left this machine
     hosts = {urlsplit(url).hostname for url in tabs.urls if not url.startswith("data:")}
     assert hosts == {"127.0.0.1"}, tabs.urls

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import statistics
-import sys
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -148,16 +147,11 @@ class LabBackend:
         return app.lab_bridge
 
     def engine(self, name: str) -> Any:
-        """`name` as the lab bridge exports it, else as the engine modules it imports define it
-        (`LabConfig` beside `LabRun`, `load_runs` beside `Runs`): the web keeps to the bridge."""
+        """`name` as the lab bridge exports it (its `__all__`): the web keeps to the bridge."""
         bridge = self.bridge()
-        if hasattr(bridge, name):
-            return getattr(bridge, name)
-        for cls in (bridge.LabRun, bridge.Runs):
-            module = sys.modules[cls.__module__]
-            if hasattr(module, name):
-                return getattr(module, name)
-        raise AttributeError(f"the lab bridge offers no {name}")
+        if name not in bridge.__all__:
+            raise AttributeError(f"the lab bridge offers no {name}")
+        return getattr(bridge, name)
 
     @property
     def config_fields(self) -> Collection[str]:
@@ -170,7 +164,7 @@ class LabBackend:
 
     def setup_thread(self) -> None:
         """Each lab thread trains with one torch thread (two runs on two cores, games beside)."""
-        self.bridge().torch.set_num_threads(1)
+        self.engine("set_torch_threads")(1)
 
     def runs(self) -> Any:
         """The engine's data, loaded once."""

@@ -14,6 +14,7 @@ export function mountStrategyBar(store, send, notify) {
   const hire = $("hire-btn");
   const join = $("federation-btn");
   const note = $("strategy-note");
+  const badge = $("federated-model");
 
   function isOpen(name) {
     const state = game.state;
@@ -59,7 +60,7 @@ export function mountStrategyBar(store, send, notify) {
   // What the bar shows depends on these parts of a state only.
   const parts = (s) => {
     const p = playerOf(s);
-    return [s.unlocked, s.offers, s.free_play, p.strategy, p.allowed_strategies];
+    return [s.unlocked, s.offers, s.free_play, p.strategy, p.allowed_strategies, s.federated_model];
   };
   let shown = null; // parts(state) as last drawn, null after a new game's snapshot
   store.subscribe("snapshot", () => {
@@ -88,6 +89,10 @@ export function mountStrategyBar(store, send, notify) {
     setText(note, text);
     setHidden(hire, !state.offers.hire_data_scientist);
     setHidden(join, !state.offers.federation);
+    // A model deployed from the Federation Lab runs behind the federated strategy: say which.
+    const deployed = state.federated_model && state.federated_model !== "default";
+    setText(badge, deployed ? `Federated strategy's model: ${state.federated_model}` : "");
+    setHidden(badge, !deployed);
   });
 
   hire.addEventListener("click", () => send({ type: "hire_data_scientist" }));
