@@ -62,7 +62,7 @@ def encode(x: npt.ArrayLike | torch.Tensor, scale_bits: int = 16, *, max_summand
     """
     values = _as_float64(x)  # [k, n]
     bound = _bound_int(scale_bits, max_summands)
-    scaled = np.nan_to_num(values, nan=np.inf) * float(2**scale_bits)  # NaN -> +bound below
+    scaled = np.where(np.isnan(values), np.inf, values) * float(2**scale_bits)  # NaN -> +bound
     ints = np.clip(np.rint(scaled), -bound, bound).astype(np.int64)  # [k, n], |.| < 2^31
     return (ints & 0xFFFFFFFF).astype(np.uint32)
 
