@@ -14,6 +14,7 @@ r rounds are r times it; epsilon is then the library's `compute_epsilon` on that
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -23,6 +24,10 @@ from dp_accounting import dp_event  # type: ignore[import-untyped]
 from dp_accounting.rdp import rdp_privacy_accountant as rdp  # type: ignore[import-untyped]
 
 from fl_engine.privacy.gaussian import check_noise_multiplier
+
+# dp-accounting warns (through absl) when it leaves low orders out of an epsilon: the epsilon is
+# still a valid bound, only a little looser; a lab run would print it every round.
+logging.getLogger("absl").setLevel(logging.ERROR)
 
 Sampling = Literal["poisson", "uniform"]
 
