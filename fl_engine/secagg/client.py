@@ -13,7 +13,9 @@ import os
 import numpy as np
 import numpy.typing as npt
 
-from fl_engine.secagg import fixed_point, prg, shamir
+import fl_engine.secagg.fixed_point as fixed_point
+import fl_engine.secagg.prg as prg
+import fl_engine.secagg.shamir as shamir
 from fl_engine.secagg.errors import SecAggError
 from fl_engine.secagg.keys import (
     KeyPair,

@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from fl_engine.secagg import fixed_point, prg, shamir
+import fl_engine.secagg.fixed_point as fixed_point
+import fl_engine.secagg.prg as prg
+import fl_engine.secagg.shamir as shamir
 from fl_engine.secagg.errors import SecAggError
 from fl_engine.secagg.keys import KEY_BYTES, agree, mask_seed, private_from_raw
 from fl_engine.secagg.view import SecAggServerView
