@@ -3,6 +3,9 @@ vectorized path equal to the encodings decoded, unbiasedness, and error feedback
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -245,3 +248,15 @@ def test_bad_arguments() -> None:
         topk.decode(np.array([1], "<u4").tobytes() + np.array([9], "<u2").tobytes() + b"\0" * 4, 5)
     with pytest.raises(ValueError, match="its seed keeps"):
         RandomMask(0.5).decode(b"\0" * 8 + b"\0" * 4 * 20, 10)
+
+
+def test_bench_runs_small_and_writes_json_only_when_asked(tmp_path: Path) -> None:
+    from bench.compression import main
+
+    result = main(["--params", "33", "--nodes", "4", "--rounds", "1"])
+    assert [r["scheme"] for r in result["rows"]] == list(COMPRESSIONS)
+    assert result["rows"][1]["bytes_per_node"] == 8 + 33  # int8
+    assert list(tmp_path.iterdir()) == []
+    out = tmp_path / "c.json"
+    main(["--params", "33", "--nodes", "4", "--rounds", "1", "--json", str(out)])
+    assert json.loads(out.read_text())["settings"]["params"] == 33

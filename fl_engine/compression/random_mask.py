@@ -34,7 +34,8 @@ def draw_seeds(k: int, generator: torch.Generator) -> U64:
     """k full 64-bit seeds from the round's generator (two 32-bit halves each)."""
     halves = torch.randint(0, 2**32, (k, 2), generator=generator, dtype=torch.int64).numpy()
     halves = halves.astype(np.uint64)  # [k, 2]
-    return (halves[:, 0] << np.uint64(32)) | halves[:, 1]  # type: ignore[no-any-return]
+    seeds: U64 = (halves[:, 0] << np.uint64(32)) | halves[:, 1]
+    return seeds
 
 
 def unmask(values: Tensor, mask: Tensor, fraction: float) -> Tensor:

@@ -25,7 +25,8 @@ def splitmix64(seeds: U64, n: int) -> U64:
     z = seeds[:, None] + steps[None, :] * GAMMA  # [k, n]
     z = (z ^ (z >> np.uint64(30))) * MIX1
     z = (z ^ (z >> np.uint64(27))) * MIX2
-    return z ^ (z >> np.uint64(31))  # type: ignore[no-any-return]
+    out: U64 = z ^ (z >> np.uint64(31))
+    return out
 
 
 def uniforms(seeds: U64, n: int) -> npt.NDArray[np.float64]:
