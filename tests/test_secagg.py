@@ -4,6 +4,9 @@ sees, Shamir sharing, the PRG, and the bytes on the wire. No mocks; the whole fi
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -294,3 +297,14 @@ def test_bad_arguments_raise_a_clear_value_error(
 ) -> None:
     with pytest.raises(ValueError, match=match):
         secure_sum(np.zeros(shape), **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_cost_benchmark_runs_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.secagg import main
+
+    target = tmp_path / "secagg.json"
+    result = main(["--nodes", "4", "10", "--params", "9", "--json", str(target)])
+    assert [r["nodes"] for r in result["rows"]] == [4, 10]
+    assert json.loads(target.read_text())["rows"][1]["dropped"] == 1
+    assert all(r["max_abs_error"] <= _tolerance(r["nodes"]) for r in result["rows"])
+    assert "| 10 | 7 | 1 |" in capsys.readouterr().out

@@ -34,7 +34,6 @@ from fl_engine.secagg.wire import (
     SHARE_BYTES,
     pack_shares,
     parse,
-    unpack_shares,
 )
 
 F64 = npt.NDArray[np.float64]
@@ -93,16 +92,18 @@ class Client:
         secrets = np.frombuffer(self.s.private_raw() + self.b, dtype=np.uint8).reshape(2, -1)
         shares = shamir.share(secrets, max(self.peers) + 1, self.threshold, self.rng)  # [2, N, 16]
         self.own_share = shares[:, self.index]
-        out = np.zeros(len(self.peers) - 1, dtype=ROUTED_DTYPE)
         peers = [v for v in sorted(self.peers) if v != self.index]
         plain = pack_shares(shares[:, peers].transpose(1, 0, 2).reshape(-1, shamir.CHUNKS))
         plain = plain.reshape(len(peers), -1)  # [peers, 34]: s share || b share, as uint16
+        cts = []
         for row, v in enumerate(peers):
             shared = agree(self.c.private, self.peers[v][0])
             self.enc_keys[v] = share_keys(shared, self.round_id, self.index, v)
             key = self.enc_keys[v].for_message(self.index, v)
-            ct = encrypt_share(key, plain[row].tobytes(), self.round_id, self.index, v)
-            out[row] = (v, np.frombuffer(ct, dtype=np.uint8))
+            cts.append(encrypt_share(key, plain[row].tobytes(), self.round_id, self.index, v))
+        out = np.zeros(len(peers), dtype=ROUTED_DTYPE)
+        out["peer"] = peers
+        out["ct"] = np.frombuffer(b"".join(cts), dtype=np.uint8).reshape(len(peers), -1)
         return out.tobytes()
 
     def receive_shares(self, relayed: bytes) -> None:
@@ -137,16 +138,17 @@ class Client:
         if not survivors <= u2 or self.index not in survivors:
             raise SecAggError(f"client {self.index}: survivors not a subset of U2 including us")
         self._require(len(survivors), "Unmasking")
-        out = np.zeros(len(u2), dtype=REVEAL_DTYPE)
-        for row, v in enumerate(sorted(u2)):
-            if v == self.index:
-                held = self.own_share  # [2, 16]
-            else:
-                key = self.enc_keys[v].for_message(v, self.index)
-                plain = decrypt_share(key, self.inbox[v], self.round_id, v, self.index)
-                if len(plain) != 2 * SHARE_BYTES:
-                    raise SecAggError(f"client {self.index}: shares from {v} have a bad length")
-                held = unpack_shares(np.frombuffer(plain, dtype="<u2").reshape(2, -1))
+        owners = sorted(u2)
+        out = np.zeros(len(owners), dtype=REVEAL_DTYPE)
+        out["id"] = owners
+        for row, v in enumerate(owners):
             which = 1 if v in survivors else 0  # b for survivors, s^SK for dropped clients
-            out[row] = (v, pack_shares(held[which : which + 1])[0])
+            if v == self.index:
+                out["share"][row] = pack_shares(self.own_share)[which]
+                continue
+            key = self.enc_keys[v].for_message(v, self.index)
+            plain = decrypt_share(key, self.inbox[v], self.round_id, v, self.index)
+            if len(plain) != 2 * SHARE_BYTES:
+                raise SecAggError(f"client {self.index}: shares from {v} have a bad length")
+            out["share"][row] = np.frombuffer(plain, dtype="<u2").reshape(2, -1)[which]  # packed
         return out.tobytes()

@@ -47,7 +47,8 @@ class SecAggRound:
     dropped: list[int]
     bytes_up: I64  # [k]: bytes each client sent (keys, encrypted shares, masked input, reveals)
     bytes_down: I64  # [k]: bytes each received (key list, relayed shares, unmasking request)
-    seconds: dict[str, float]  # per phase, all clients' work plus the server's, in one process
+    seconds: dict[str, float]  # per phase (all clients' work and the server's, in one process),
+    # "total", and "unmasking_server" (the server's share of "unmasking")
     server_view: SecAggServerView | None = None  # everything the server held at the end
     ledger: Ledger | None = field(default=None, repr=False)  # bytes per phase and client
 
@@ -135,9 +136,12 @@ def secure_sum(
         lap("masked_input")
     ledger.send_down("unmasking", requests)
     reveals = ledger.send_up("unmasking", {u: clients[u].unmask(m) for u, m in requests.items()})
+    server_start = time.perf_counter()
     total = server.unmask(reveals)
+    server_seconds = time.perf_counter() - server_start
     lap("unmasking")
     seconds["total"] = sum(seconds.values())
+    seconds["unmasking_server"] = server_seconds  # part of "unmasking": reconstruct and unmask
     return SecAggRound(
         total=total,
         survivors=sorted(requests),
