@@ -97,12 +97,16 @@ class Lab:
         out: Json = {
             "seed": seed,
             "overrides": overrides,
-            "rmse": float(final["rmse"]),
-            "late_life_rmse": float(final["late_life_rmse"]),
+            "rmse": _number(final["rmse"]),
+            "late_life_rmse": _number(final["late_life_rmse"]),
             "percent_of_oracle": pct,
             "mean_participants": statistics.fmean(len(r["participants"]) for r in rounds),
             "mean_rejected": statistics.fmean(len(r["rejected"]) for r in rounds),
             "mean_stragglers": statistics.fmean(len(r["stragglers"]) for r in rounds),
+            "bytes_up_per_round": statistics.fmean(r["bytes_up"] for r in rounds),
+            "bytes_down_per_round": statistics.fmean(r["bytes_down"] for r in rounds),
+            "epsilon_by_round": [r.get("epsilon") for r in rounds],
+            "failed_rounds": sum(1 for r in rounds if r.get("failure")),
             "seconds": time.perf_counter() - start,
             "train_seconds": train_s,
         }
@@ -125,6 +129,11 @@ class Lab:
             if key not in ("seed",) and all(isinstance(v, float) for v in values):
                 row[key] = spread(values)
         return row
+
+
+def _number(value: float | None) -> float:
+    """A figure the run reports as null when not finite (a diverged model), as NaN."""
+    return float("nan") if value is None else float(value)
 
 
 def spread(values: list[float]) -> Json:

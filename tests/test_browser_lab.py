@@ -129,3 +129,26 @@ def test_the_lab_names_the_wrong_field_and_can_cancel(tabs: Tabs) -> None:
     tabs.lab.by_id("lab-cancel").click()
     page.wait_for_function("window.__lab.status === 'cancelled'")
     expect(tabs.lab.by_id("lab-start")).to_be_enabled()
+
+
+def test_the_lab_draws_the_privacy_spent_beside_the_rmse(tabs: Tabs) -> None:
+    page = tabs.lab.page
+    settings = {"model": "ff09", "nodes": "10", "rounds": "3", "sample_fraction": "0.6"}
+    settings |= {"dp_noise": "1", "dp_clip": "0.5", "compression": "int8"}
+    for name, value in settings.items():
+        _set(page, name, value)
+    tabs.lab.by_id("lab-start").click()
+    page.wait_for_function("window.__lab.status === 'finished'", timeout=tb.LONG_WAIT_MS)
+    lab = page.evaluate("window.__lab")
+    assert lab["config"]["dp_noise"] == 1 and lab["config"]["compression"] == "int8"
+    eps = [r["epsilon"] for r in lab["rounds"]]
+    assert 0 < eps[0] < eps[-1]
+    expect(tabs.lab.by_id("chart-rmse")).to_have_attribute(
+        "aria-label", re.compile(f"privacy spent epsilon {eps[-1]:.2f}")
+    )
+    expect(tabs.lab.by_id("lab-final")).to_contain_text("Privacy: (ε")
+    # secure aggregation is a checkbox; with a robust rule the server says they do not compose
+    page.locator("#lab-form [name=secure_aggregation]").check()
+    _set(page, "aggregation", "median")
+    tabs.lab.by_id("lab-start").click()
+    expect(tabs.lab.by_id("lab-error")).to_contain_text("secure aggregation")

@@ -80,8 +80,21 @@ def test_lab_prints_every_round_and_writes_the_record(tmp_path: Path) -> None:
         (("--attackers", "0.2"), "--attackers 0.2 needs --attack"),
         (("--dropout", "1"), "--dropout must be"),
         (("--json", "."), "is a directory"),
+        (("--dp-noise", "1"), "--dp-noise needs dp_clip"),
+        (("--secure-aggregation", "--aggregation", "median"), "needs every client's own update"),
+        (("--compression", "zip"), "--compression"),
     ],
-    ids=["nodes", "aggregation", "attackers", "attackers-without-attack", "dropout", "json-dir"],
+    ids=[
+        "nodes",
+        "aggregation",
+        "attackers",
+        "attackers-without-attack",
+        "dropout",
+        "json-dir",
+        "dp-without-clip",
+        "secagg-median",
+        "compression",
+    ],
 )
 def test_a_bad_flag_value_is_one_clear_line_and_exit_code_2(
     args: tuple[str, ...], words: str
@@ -94,11 +107,36 @@ def test_a_bad_flag_value_is_one_clear_line_and_exit_code_2(
     assert "Traceback" not in done.stderr + done.stdout
 
 
+def test_lab_trains_privately_compressed_and_securely_aggregated(tmp_path: Path) -> None:
+    out = tmp_path / "dp.json"
+    tiny = ("lab", "--model", "ff09", "--nodes", "10", "--rounds", "2")
+    done = _tycoon(
+        *tiny, *("--dp-noise", "1.0", "--dp-clip", "0.5", "--sample-fraction", "0.6"),
+        *("--compression", "int8", "--json", str(out)),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "privacy: epsilon " in done.stdout
+    record = json.loads(out.read_text())
+    assert record["config"]["dp_noise"] == 1.0 and record["config"]["compression"] == "int8"
+    eps = [r["epsilon"] for r in record["rounds"]]
+    assert 0 < eps[0] < eps[1] == record["final"]["epsilon"]
+    n_params = 865  # the FF09 network
+    for r in record["rounds"]:
+        assert r["bytes_up"] == len(r["participants"]) * (8 + n_params)
+    out = tmp_path / "secagg.json"
+    done = _tycoon(*tiny, "--secure-aggregation", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    for r in json.loads(out.read_text())["rounds"]:
+        assert r["failure"] is None and r["bytes_up"] > 4 * n_params * len(r["participants"])
+
+
 def test_help_lists_every_flag_and_choice() -> None:
     done = _tycoon("lab", "--help", timeout=60)
     assert done.returncode == 0, done.stderr
     flags = "--model --nodes --rounds --local-epochs --lr --partition --sample-fraction --dropout"
     flags += " --deadline --aggregation --attack --attackers --personalize --seed --data-dir --json"
+    flags += " --dp-noise --dp-clip --dp-delta --target-epsilon --secure-aggregation"
+    flags += " --secagg-threshold --compression"
     for flag in flags.split():
         assert flag in done.stdout, flag
     assert "{fedavg,fedprox,fedavgm,fedadam,median,trimmed_mean,krum}" in done.stdout
@@ -116,6 +154,7 @@ def test_the_clis_choices_are_the_engines() -> None:
     assert get_args(fields["partition"].annotation) == lab.PARTITIONS
     assert get_args(fields["aggregation"].annotation) == lab.AGGREGATIONS
     assert ("none", *lab.ATTACKS) == get_args(fields["attack"].annotation)
+    assert get_args(fields["compression"].annotation) == lab.COMPRESSIONS
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT")

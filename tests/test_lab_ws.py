@@ -291,3 +291,45 @@ def test_deploy_changes_the_deploying_session_only(server: str, game_models: Any
     assert shown_mine and shown_other
     assert sum(a != b for a, b in shown_mine) >= len(shown_mine) // 2  # the lab's model now
     assert all(a == b for a, b in shown_other)  # still the default model
+
+
+def test_privacy_secure_aggregation_and_compression_travel_through_the_socket(
+    server: str,
+) -> None:
+    dp = {**SMALL, "dp_noise": 1.0, "dp_clip": 0.5, "sample_fraction": 0.5, "compression": "int4"}
+    secure = {**SMALL, "secure_aggregation": True, "secagg_threshold": 0.75}
+
+    async def scenario() -> list[list[Frame]]:
+        runs = []
+        for config in (dp, secure):
+            async with await _open(server) as ws:
+                await ws.send(json.dumps({"type": "start", "config": config}))
+                runs.append(await _until(ws, "finished"))
+            await _idle(server)
+        return runs
+
+    dp_frames, secure_frames = play(scenario)
+    assert dp_frames[0]["config"]["compression"] == "int4"
+    records = [f["record"] for f in dp_frames if f["type"] == "round"]
+    eps = [r["epsilon"] for r in records]
+    assert 0 < eps[0] < eps[1] < eps[2] == dp_frames[-1]["final"]["epsilon"]
+    assert all(r["clip"] == 0.5 for r in records)
+    assert dp_frames[-1]["final"]["delta"] > 0
+    n_params = 865  # FF09
+    for r in records:
+        assert r["bytes_up"] == len(r["participants"]) * (8 + (n_params + 1) // 2)
+    assert secure_frames[0]["config"]["secure_aggregation"] is True
+    for f in secure_frames:
+        if f["type"] == "round":
+            assert f["record"]["failure"] is None and f["record"]["epsilon"] is None
+
+
+def test_a_privacy_setting_that_does_not_compose_is_refused_naming_it(server: str) -> None:
+    async def scenario() -> Frame:
+        async with await _open(server) as ws:
+            config = {**SMALL, "aggregation": "median", "secure_aggregation": True}
+            await ws.send(json.dumps({"type": "start", "config": config}))
+            return await _recv(ws)
+
+    frame = play(scenario)
+    assert frame["type"] == "error" and "secure aggregation" in frame["message"]

@@ -30,6 +30,7 @@ MODELS = ("window", "ff09")
 PARTITIONS = ("iid", "unbalanced", "fault_mode", "condition")
 AGGREGATIONS = ("fedavg", "fedprox", "fedavgm", "fedadam", "median", "trimmed_mean", "krum")
 ATTACKS = ("sign_flip", "scale", "noise", "label", "nan", "free_ride")
+COMPRESSIONS = ("none", "int8", "int4", "topk", "mask")
 EXIT_INTERRUPTED = 130
 
 
@@ -69,6 +70,34 @@ def lab(
     personalize: Annotated[
         int, typer.Option(help="K local epochs of fine-tuning per factory at the end (0: none)")
     ] = 0,
+    dp_noise: Annotated[
+        float, typer.Option(help="SIGMA, DP-FedAvg's Gaussian noise multiplier (0: no noise)")
+    ] = 0.0,
+    dp_clip: Annotated[
+        float | None, typer.Option(help="C, the L2 norm every update is clipped to (DP)")
+    ] = None,
+    dp_adaptive_clip: Annotated[
+        bool, typer.Option(help="C follows a private estimate of the median update norm")
+    ] = False,
+    dp_delta: Annotated[
+        float | None, typer.Option(help="D, the delta epsilon is reported at (1/nodes^1.1)")
+    ] = None,
+    dp_sampling: Annotated[
+        str, typer.Option(help="{poisson,uniform}: how DP samples the round's nodes")
+    ] = "poisson",
+    target_epsilon: Annotated[
+        float | None, typer.Option(help="E: stop before epsilon would pass it (needs --dp-noise)")
+    ] = None,
+    secure_aggregation: Annotated[
+        bool, typer.Option(help="mask the updates so the server learns only their sum")
+    ] = False,
+    secagg_threshold: Annotated[
+        float | None,
+        typer.Option(help="T, the share of a round's clients needed to unmask (default 2/3)"),
+    ] = None,
+    compression: Annotated[
+        str, typer.Option(help=f"how updates are sent {_one_of(COMPRESSIONS)}")
+    ] = "none",
     seed: Annotated[int, typer.Option(help="seed of the partition, training and attacks")] = 0,
     data_dir: DataDirOption = None,
     json_out: Annotated[
@@ -104,7 +133,7 @@ def lab(
     final = _deploy(run, runs, settings)
     if interrupted:
         final["interrupted"] = True
-    _report(final, config)
+    _report(final, config, run.records)
     if json_out is not None:
         record = run.record()
         record["final"] = final
@@ -212,7 +241,23 @@ def _deploy(run: LabRun, runs: Any, settings: Settings) -> dict[str, Any]:
     return final
 
 
-def _report(final: dict[str, Any], config: LabConfig) -> None:
+def _report(final: dict[str, Any], config: LabConfig, rounds: list[dict[str, Any]]) -> None:
+    failed = [r for r in rounds if r.get("failure")]
+    if failed:
+        console.print(
+            f"{len(failed)} round(s) failed and kept the model as it was: {failed[0]['failure']}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if final.get("stopped"):
+        console.print(f"stopped after round {final['rounds_done']}: {final['stopped']}")
+    if final.get("epsilon") is not None:
+        console.print(
+            f"privacy: epsilon {final['epsilon']:.2f} at delta {final['delta']:.2g} "
+            f"(noise multiplier {config.dp_noise}, {config.dp_sampling} sampling of "
+            f"{config.sample_fraction:g} of the nodes)",
+            highlight=False,
+        )
     pct = final["percent_of_oracle"]
     profit = "not deployed" if pct is None else f"{pct:.1f}% of the oracle's"
     console.print(

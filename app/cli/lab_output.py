@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 
 # a round's columns as plain lines name them
 COLUMNS = ["round", "rmse", "late-life rmse", "participants", "dropped", "stragglers"]
-COLUMNS += ["attackers", "rejected", "bytes up", "bytes down", "seconds"]
+COLUMNS += ["attackers", "rejected", "bytes up", "bytes down", "epsilon", "seconds"]
+# (epsilon: the privacy spent so far, "-" without DP noise)
 # the same columns, short enough for an 80-column terminal
-HEADERS = ("round", "RMSE", "late", "in", "drop", "slow", "atk", "rej", "up", "down", "s")
+HEADERS = ("round", "RMSE", "late", "in", "drop", "slow", "atk", "rej", "up", "down", "eps", "s")
 
 
 def round_cells(record: dict[str, Any]) -> list[str]:
@@ -29,6 +30,7 @@ def round_cells(record: dict[str, Any]) -> list[str]:
         str(len(record["rejected"])),
         _size(record["bytes_up"]),
         _size(record["bytes_down"]),
+        "-" if record.get("epsilon") is None else f"{record['epsilon']:.2f}",
         f"{record['seconds']:.2f}",
     ]
 

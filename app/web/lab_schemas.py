@@ -146,8 +146,16 @@ class RoundRecord(BaseModel):
     rejected: list[int]
     node_loss_before: list[float | None] = Field(description="By node: own model's loss.")
     node_loss_after: list[float | None] = Field(description="By node: new global model's loss.")
-    bytes_up: int
-    bytes_down: int
+    bytes_up: int = Field(description="Exact encoded bytes the server received this round.")
+    bytes_down: int = Field(description="Exact bytes the server sent this round.")
+    epsilon: float | None = Field(
+        default=None, description="Privacy spent so far at the run's delta; null without noise."
+    )
+    clip: float | None = Field(default=None, description="The clipping norm C used (DP).")
+    failure: str | None = Field(
+        default=None, description="Why the round failed (the model was kept), e.g. secure "
+        "aggregation with fewer survivors than its threshold.",
+    )  # fmt: skip
     seconds: float
 
 

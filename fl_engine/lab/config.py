@@ -24,6 +24,11 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 
 Aggregation = Literal["fedavg", "fedprox", "fedavgm", "fedadam", "median", "trimmed_mean", "krum"]
 Attack = Literal["none", "sign_flip", "scale", "noise", "label", "nan", "free_ride"]
+Compression = Literal["none", "int8", "int4", "topk", "mask"]
+# Rules that average (and then step): DP-FedAvg's noisy sum and secure aggregation's sum feed them;
+# the robust rules need every client's own model, which both hide by design.
+AVERAGING = ("fedavg", "fedprox", "fedavgm", "fedadam")
+MAX_SECAGG_CLIENTS = 200  # quadratic: ~5 s a round at 200 clients, ~2 min at 800 (docs/lab.md, 5)
 
 
 class LabConfigError(ValueError):
@@ -58,6 +63,19 @@ class LabConfig(BaseModel):
     noise_std: float = 1.0
     personalize: int = 0
     seed: int = 0
+    # privacy and communication (issue 12; docs/lab.md, section 5)
+    dp_noise: float = 0.0  # sigma, the Gaussian noise multiplier of DP-FedAvg
+    dp_clip: float | None = None  # C, every client's update clipped to this L2 norm
+    dp_adaptive_clip: bool = False  # C follows a private quantile of the norms (Andrew et al.)
+    dp_target_quantile: float = 0.5
+    dp_delta: float | None = None  # default 1 / nodes**1.1
+    dp_sampling: Literal["poisson", "uniform"] = "poisson"
+    target_epsilon: float | None = None  # stop before the budget would be exceeded
+    secure_aggregation: bool = False
+    secagg_threshold: float | None = None  # share of a round's clients needed to unmask; 2/3
+    compression: Compression = "none"
+    topk_fraction: float = 0.05
+    mask_fraction: float = 0.1
 
     @field_validator("nodes", "rounds", "local_epochs", "personalize")
     @classmethod
@@ -69,7 +87,9 @@ class LabConfig(BaseModel):
 
     @field_validator(
         "lr", "sample_fraction", "dropout", "deadline", "prox_mu", "server_lr", "server_momentum",
-        "trim_fraction", "attackers", "attack_scale", "noise_std",
+        "trim_fraction", "attackers", "attack_scale", "noise_std", "dp_noise", "dp_clip",
+        "dp_target_quantile", "dp_delta", "target_epsilon", "secagg_threshold", "topk_fraction",
+        "mask_fraction",
     )  # fmt: skip
     @classmethod
     def _finite(cls, value: float | None, info: Any) -> float | None:
@@ -80,6 +100,7 @@ class LabConfig(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> LabConfig:
         problems = _number_problems(self) + _attack_problems(self) + _krum_problems(self)
+        problems += _privacy_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -90,6 +111,21 @@ class LabConfig(BaseModel):
         if self.attack == "none":
             return 0
         return len(self.attacker_nodes) or int(self.attackers * self.nodes + 0.5)
+
+    @property
+    def differential_privacy(self) -> bool:
+        """DP-FedAvg is on: noise, or at least clipping, is asked for."""
+        return self.dp_noise > 0 or self.dp_clip is not None or self.dp_adaptive_clip
+
+    @property
+    def delta(self) -> float:
+        """The delta epsilon is reported at: `dp_delta`, else 1 / nodes**1.1."""
+        return self.dp_delta if self.dp_delta is not None else 1.0 / self.nodes**1.1
+
+    @property
+    def clip(self) -> float:
+        """The (initial) clipping norm C."""
+        return self.dp_clip if self.dp_clip is not None else 1.0
 
     def adam_prox_mu(self) -> float:
         """The proximal term local training uses: `prox_mu` under FedProx, else none."""
@@ -179,6 +215,69 @@ def _krum_problems(c: LabConfig) -> list[str]:
             out.append(
                 f"multi_krum={c.multi_krum} must be at most nodes - krum_byzantine = {c.nodes - f}"
             )
+    return out
+
+
+def _privacy_problems(c: LabConfig) -> list[str]:
+    """DP, secure aggregation and compression: each in range, and only where they compose."""
+    out = []
+    if not 0 <= c.dp_noise <= 100:
+        out.append(f"dp_noise must be between 0 and 100 (sigma), got {c.dp_noise}")
+    if c.dp_clip is not None and c.dp_clip <= 0:
+        out.append(f"dp_clip must be above 0 (an L2 norm), got {c.dp_clip}")
+    if c.dp_noise > 0 and c.dp_clip is None and not c.dp_adaptive_clip:
+        out.append(
+            "dp_noise needs dp_clip (the norm each update is clipped to) or dp_adaptive_clip"
+        )
+    if not 0 < c.dp_target_quantile < 1:
+        out.append(f"dp_target_quantile must be between 0 and 1, got {c.dp_target_quantile}")
+    if c.dp_delta is not None and not 0 < c.dp_delta < 1:
+        out.append(f"dp_delta must be between 0 and 1, got {c.dp_delta}")
+    if c.target_epsilon is not None and (c.target_epsilon <= 0 or c.dp_noise <= 0):
+        out.append(
+            "target_epsilon needs dp_noise above 0 (without noise no budget is ever met)"
+            if c.target_epsilon > 0
+            else f"target_epsilon must be above 0, got {c.target_epsilon}"
+        )
+    if c.differential_privacy and c.aggregation not in AVERAGING:
+        out.append(
+            f"differential privacy clips and noises the sum of the updates, which "
+            f"{c.aggregation} never forms: choose {', '.join(AVERAGING)}"
+        )
+    if c.secure_aggregation and c.aggregation not in AVERAGING:
+        out.append(
+            f"secure aggregation shows the server only the sum of the updates, but "
+            f"{c.aggregation} needs every client's own update: choose {', '.join(AVERAGING)}"
+        )
+    if c.secagg_threshold is not None and not (
+        c.secure_aggregation and 0 < c.secagg_threshold <= 1
+    ):
+        out.append(
+            f"secagg_threshold must be above 0 and at most 1 (a share of a round's clients), "
+            f"got {c.secagg_threshold}"
+            if c.secure_aggregation
+            else "secagg_threshold needs secure_aggregation"
+        )
+    clients = c.nodes * c.sample_fraction
+    if c.secure_aggregation and clients > MAX_SECAGG_CLIENTS:
+        out.append(
+            f"secure aggregation with {clients:.0f} clients a round: the protocol is quadratic in "
+            f"them and stops at {MAX_SECAGG_CLIENTS} (lower nodes or sample_fraction)"
+        )
+    if c.secure_aggregation and c.dp_adaptive_clip:
+        out.append(
+            "dp_adaptive_clip with secure_aggregation: the server would need each client's "
+            "clipped-or-not bit, which the protocol hides; give a fixed dp_clip"
+        )
+    if c.secure_aggregation and c.compression != "none":
+        out.append(
+            f"compression {c.compression} with secure aggregation: masking makes every "
+            "coordinate a full 32-bit ring element, so nothing would be saved; choose one"
+        )
+    for name in ("topk_fraction", "mask_fraction"):
+        value = getattr(c, name)
+        if not 0 < value <= 1:
+            out.append(f"{name} must be above 0 and at most 1, got {value}")
     return out
 
 

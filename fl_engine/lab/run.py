@@ -40,6 +40,7 @@ from fl_engine.lab.config import LabConfig
 from fl_engine.lab.nodes import LabNodes
 from fl_engine.lab.personalize import personalized_scores
 from fl_engine.lab.schedule import choose_attackers, plan_round
+from fl_engine.lab.server_round import RoundServer
 from fl_engine.local_training import AdamConfig, epoch_plan
 from fl_engine.model_families import family_of
 from fl_engine.partition import PARTITIONS, by_condition
@@ -102,6 +103,8 @@ class LabRun:
             multi_krum=config.multi_krum,
             seed=config.seed,
         )
+        self.server = RoundServer(config, self.n_params, float(base_sizes.mean()))
+        self._budget: tuple[int, bool] | None = None  # (rounds_done, budget allows one more)
         self._final: dict[str, Any] | None = None
 
     def _partition(self) -> list[NDArray[np.intp]]:
@@ -117,7 +120,15 @@ class LabRun:
 
     @property
     def done(self) -> bool:
-        return self.rounds_done >= self.config.rounds
+        """Every round played, or the privacy budget (`target_epsilon`) has no round left."""
+        return self.rounds_done >= self.config.rounds or self.budget_spent
+
+    @property
+    def budget_spent(self) -> bool:
+        """One more round would take epsilon past `target_epsilon`."""
+        if self._budget is None or self._budget[0] != self.rounds_done:
+            self._budget = (self.rounds_done, self.server.budget_allows())
+        return not self._budget[1]
 
     def global_params(self) -> Tensor:
         """The global model now [n_params] (a copy)."""
@@ -125,6 +136,11 @@ class LabRun:
 
     def step(self) -> dict[str, Any]:
         """Play one round and return its record; a ValueError once every round is played."""
+        if self.budget_spent:
+            raise ValueError(
+                f"the privacy budget is spent: another round would take epsilon past "
+                f"target_epsilon={self.config.target_epsilon}"
+            )
         if self.done:
             raise ValueError(f"the run has played all its {self.config.rounds} rounds")
         start = time.perf_counter()
@@ -136,19 +152,33 @@ class LabRun:
         before: list[float | None] = [None] * cfg.nodes
         after: list[float | None] = [None] * cfg.nodes
         rejected: list[int] = []
+        bytes_up, bytes_down = 0, 4 * self.n_params * len(plan.sampled)
+        clip: float | None = None
+        failure: str | None = None
         if len(part):
             sent = self._train_round(g, part, base)
             weights = self.nodes.sizes[base].to(g.dtype)
-            outcome = self.aggregator(g, sent, weights)
-            rejected = [int(part[i]) for i in outcome.rejected]
-            self._params = outcome.params.detach().clone()
+            got = self.server.deliver(
+                g, sent, weights, part, len(plan.stragglers), len(plan.sampled), round_no
+            )
+            bytes_up, bytes_down, clip, failure = (
+                got.bytes_up,
+                got.bytes_down,
+                got.clip,
+                got.failure,
+            )
+            rejected = [int(part[i]) for i in got.rejected]
+            if failure is None and len(got.models):
+                outcome = self.aggregator(g, got.models, got.weights)
+                if got.per_client:
+                    rejected = [int(part[i]) for i in outcome.rejected]
+                self._params = outcome.params.detach().clone()
             uniq, inverse = torch.unique(base, return_inverse=True)
             new = self.nodes.losses(self._params.expand(len(uniq), -1), uniq)[inverse]
             for node, b, a in zip(part.tolist(), self.nodes.losses(sent, base), new, strict=True):
                 before[node], after[node] = _finite(float(b)), _finite(float(a))
         scores = self.test.scores(self._params[None], self.target.to_cycles)
         self.rounds_done = round_no
-        sent_count = len(part) + len(plan.stragglers)  # stragglers send too, only too late
         record = {
             "round": round_no,
             "rmse": _finite(scores["rmse"][0]),
@@ -160,8 +190,11 @@ class LabRun:
             "rejected": rejected,
             "node_loss_before": before,
             "node_loss_after": after,
-            "bytes_up": 4 * self.n_params * sent_count,
-            "bytes_down": 4 * self.n_params * len(plan.sampled),
+            "bytes_up": bytes_up,
+            "bytes_down": bytes_down,
+            "epsilon": self.server.epsilon,
+            "clip": clip,
+            "failure": failure,
             "simulated_seconds": plan.simulated_seconds,
             "seconds": time.perf_counter() - start,
         }
@@ -201,7 +234,10 @@ class LabRun:
 
     def run(self) -> list[dict[str, Any]]:
         """Play every round left; their records."""
-        return [self.step() for _ in range(self.config.rounds - self.rounds_done)]
+        played = []
+        while not self.done:
+            played.append(self.step())
+        return played
 
     def final(self) -> dict[str, Any]:
         """The global model's test scores now and, with `personalize` > 0, per factory (distinct
@@ -214,6 +250,9 @@ class LabRun:
             "rmse": _finite(scores["rmse"][0]),
             "late_life_rmse": _finite(scores["late_life_rmse"][0]),
             "rounds_done": self.rounds_done,
+            "epsilon": self.server.epsilon,
+            "delta": self.config.delta if self.config.dp_noise > 0 else None,
+            "stopped": "privacy budget spent" if self.budget_spent else None,
             "personalized": personalized_scores(self) if self.config.personalize > 0 else [],
         }
         if self.done:

@@ -7,6 +7,10 @@ heavy-tailed (a few nodes take 5-10x the median), as device and network speeds i
 federations are (Bonawitz et al., "Towards Federated Learning at Scale", MLSys 2019). Each node's
 factor is drawn for every node every round, so it does not depend on who else was sampled. With a
 deadline the server aggregates whoever arrived in time; the others are stragglers.
+
+Sampling takes a fixed number of nodes, except under differential privacy with Poisson sampling
+(the default there), where each node is asked independently with probability `sample_fraction`,
+so the round size varies: the accountant's amplification by subsampling assumes exactly that.
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ def plan_round(config: LabConfig, round_no: int, work: FloatArray) -> RoundPlan:
     n = config.nodes
     if config.sample_fraction >= 1:
         sampled = np.arange(n, dtype=np.intp)
+    elif config.differential_privacy and config.dp_sampling == "poisson":
+        # each node independently, as the accountant's Poisson subsampling assumes
+        rng = np.random.default_rng([config.seed, round_no, 0])
+        sampled = np.flatnonzero(rng.random(n) < config.sample_fraction).astype(np.intp)
     else:
         k = max(1, int(config.sample_fraction * n + 0.5))
         rng = np.random.default_rng([config.seed, round_no, 0])

@@ -138,7 +138,9 @@ function onRound(record) {
   const total = page.config ? page.config.rounds : "?";
   const rmse = record.rmse == null ? "not finite" : record.rmse.toFixed(2);
   const paused = page.status === "paused" ? " (paused)" : "";
-  say(`Round ${record.round} of ${total}: test RMSE ${rmse} cycles${paused}.`);
+  const eps = record.epsilon == null ? "" : `, ε ${record.epsilon.toFixed(2)}`;
+  const failed = record.failure ? ` Round failed, model kept: ${record.failure}.` : "";
+  say(`Round ${record.round} of ${total}: test RMSE ${rmse} cycles${eps}${paused}.${failed}`);
 }
 
 function onFinished(final) {
@@ -147,6 +149,10 @@ function onFinished(final) {
   let text =
     `Final global model: test RMSE ${fmt(final.rmse)} cycles, late-life RMSE ` +
     `${fmt(final.late_life_rmse)}.`;
+  if (final.epsilon != null) {
+    text += ` Privacy: (ε ${fmt(final.epsilon)}, δ ${Number(final.delta).toPrecision(2)}).`;
+  }
+  if (final.stopped) text += ` Stopped after round ${final.rounds_done}: ${final.stopped}.`;
   const people = final.personalized || [];
   if (people.length) {
     const med = (key) => {

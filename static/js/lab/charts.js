@@ -1,5 +1,6 @@
 // The lab's round-by-round charts on the vendored uPlot (through ../charts/core.js):
-// - test RMSE and late-life RMSE of the global model per round;
+// - test RMSE and late-life RMSE of the global model per round, and the privacy spent (epsilon,
+//   right axis) under differential privacy;
 // - the nodes' loss with their own trained model, then with the new global model: plotted at
 //   round r - 0.5 and r, the median node draws the FF09 sawtooth (quartiles beside it);
 // - a round's simulated time and the bytes it moved.
@@ -48,7 +49,7 @@ const finite = (x) => (x != null && Number.isFinite(x) ? x : null);
 export class LabCharts {
   constructor(els) {
     this.els = els;
-    this.rmse = [[], [], []];
+    this.rmse = [[], [], [], []]; // rounds, RMSE, late-life RMSE, epsilon
     this.loss = [[], [], [], []];
     this.cost = [[], [], []];
     this.charts = null;
@@ -62,9 +63,18 @@ export class LabCharts {
         {
           ...quiet,
           padding: [6, 8, 0, 0],
-          scales: { x, y: { range: (u, min, max) => [0, Math.max(max ?? 0, 1) * 1.08] } },
-          axes: [xAxis(), yAxis()],
-          series: [{}, line("test RMSE", COLORS.fed), line("late-life RMSE", COLORS.local)],
+          scales: {
+            x,
+            y: { range: (u, min, max) => [0, Math.max(max ?? 0, 1) * 1.08] },
+            eps: { range: (u, min, max) => [0, Math.max(max ?? 0, 0.1) * 1.08] },
+          },
+          axes: [xAxis(), yAxis(), yAxis({ scale: "eps", side: 1, grid: { show: false } })],
+          series: [
+            {},
+            line("test RMSE", COLORS.fed),
+            line("late-life RMSE", COLORS.local),
+            line("epsilon", "#e8edf3", { scale: "eps", dash: [4, 3] }),
+          ],
         },
         this.rmse,
         this.els.rmse,
@@ -122,6 +132,7 @@ export class LabCharts {
     this.rmse[0].push(r);
     this.rmse[1].push(finite(record.rmse));
     this.rmse[2].push(finite(record.late_life_rmse));
+    this.rmse[3].push(finite(record.epsilon));
     const before = quartiles(record.node_loss_before || []);
     const after = quartiles(record.node_loss_after || []);
     this.loss[0].push(r - 0.5, r);
@@ -135,7 +146,8 @@ export class LabCharts {
     this.els.rmse.setAttribute(
       "aria-label",
       `Test RMSE per round; round ${r}: ${fmt(last(this.rmse[1]))} cycles, late-life ` +
-        `${fmt(last(this.rmse[2]))}.`,
+        `${fmt(last(this.rmse[2]))}` +
+        (record.epsilon == null ? "." : `; privacy spent epsilon ${fmt(record.epsilon)}.`),
     );
     this.els.loss.setAttribute(
       "aria-label",

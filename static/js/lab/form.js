@@ -4,6 +4,7 @@
 const NUMBER_FIELDS = new Set([
   "nodes", "rounds", "local_epochs", "lr", "sample_fraction", "dropout", "deadline", "prox_mu",
   "server_lr", "server_momentum", "trim_fraction", "multi_krum", "attackers", "personalize", "seed",
+  "dp_noise", "dp_clip", "target_epsilon",
 ]);
 const WHOLE = new Set(["nodes", "rounds", "local_epochs", "multi_krum", "personalize", "seed"]);
 
@@ -31,6 +32,10 @@ export class LabForm {
     const config = {};
     for (const input of this.form.querySelectorAll("input, select")) {
       if (input.disabled || !input.name) continue;
+      if (input.type === "checkbox") {
+        config[input.name] = input.checked;
+        continue;
+      }
       const raw = String(input.value).trim();
       if (!NUMBER_FIELDS.has(input.name)) {
         config[input.name] = raw;

@@ -1,0 +1,198 @@
+"""Privacy and communication benchmark: what DP, secure aggregation and compression cost in
+accuracy and in dollars (issue 12's tables).
+
+    .venv/bin/python -m bench.privacy [--publish] [--seeds 0] [--sigmas 0 0.3 0.7 1 1.5]
+
+Every run is a `fl_engine.lab.LabRun` played to the end and deployed into the game's held-out
+engines (`bench.lab.Lab`) for its profit as % of the oracle's:
+
+(a) differential privacy: DP-FedAvg with noise multiplier sigma on 80 factories and on 800
+    (the 80 partitions replicated), the same share of them sampled each round (Poisson), the same
+    clip; epsilon after 10 and after the last round (at delta = 1/N^1.1), test RMSE, late-life
+    RMSE and profit. The same sigma buys the same epsilon, but its noise is spread over ten times
+    as many clients at 800: privacy gets cheaper as the federation grows.
+(b) compression: bytes up per round and final RMSE / profit for each encoding, against float32.
+(c) secure aggregation: the same federation with and without it (the sum is the same up to
+    fixed point), and the protocol's bytes and seconds per round (`python -m bench.secagg` has
+    the cost by number of clients).
+
+JSON to runs/bench/privacy.json; `--publish` also writes bench/results/privacy.json, only with
+the README's settings. Markdown tables are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.lab import SCRATCH, Lab, fmt
+from bench.record import RESULTS, machine, produced
+
+Json = dict[str, Any]
+README_SETTINGS: Json = {
+    "seeds": [0],
+    "model": "window",
+    "sigmas": [0.0, 0.3, 0.7, 1.0, 1.5],
+    "dp_nodes": [80, 800],
+    "dp_rounds": 50,
+    "sample_fraction": 0.25,
+    "dp_clip": 0.5,
+    "rounds": 20,  # compression and secure aggregation
+    "nodes": 80,
+    "compressions": ["none", "int8", "int4", "topk", "mask"],
+}
+EARLY_ROUND = 10
+
+
+def _with(lab: Lab, **settings: Any) -> Lab:
+    lab.settings = {**lab.settings, **settings}
+    return lab
+
+
+def privacy_table(lab: Lab, s: Json) -> list[Json]:
+    rows = []
+    for nodes in s["dp_nodes"]:
+        _with(lab, nodes=nodes, rounds=s["dp_rounds"])
+        base = {"sample_fraction": s["sample_fraction"]}
+        row = lab.row("no DP", **base)
+        rows.append({**row, "nodes": nodes, "sigma": None})
+        for sigma in s["sigmas"]:
+            dp = {**base, "dp_clip": s["dp_clip"], "dp_noise": sigma}
+            row = lab.row(f"sigma {sigma}", **dp)
+            eps = row["per_seed"][0]["epsilon_by_round"]
+            row.update(
+                nodes=nodes, sigma=sigma, epsilon_early=eps[EARLY_ROUND - 1], epsilon=eps[-1]
+            )
+            rows.append(row)
+    return rows
+
+
+def compression_table(lab: Lab, s: Json) -> list[Json]:
+    _with(lab, nodes=s["nodes"], rounds=s["rounds"])
+    return [lab.row(name, compression=name) for name in s["compressions"]]
+
+
+def secagg_table(lab: Lab, s: Json) -> list[Json]:
+    _with(lab, nodes=s["nodes"], rounds=s["rounds"])
+    return [
+        lab.row("plain FedAvg"),
+        lab.row("secure aggregation", secure_aggregation=True),
+        lab.row("secure aggregation, 20% dropout", secure_aggregation=True, dropout=0.2),
+    ]
+
+
+def _eps(value: float | None) -> str:
+    return "none (inf)" if value is None else f"{value:.2f}"
+
+
+def markdown(result: Json) -> str:
+    s = result["settings"]
+    out = [
+        f"(a) Differential privacy: DP-FedAvg, clip C = {s['dp_clip']}, "
+        f"{s['sample_fraction']:.0%} of the factories sampled each round (Poisson), "
+        f"{s['dp_rounds']} rounds, seed(s) {s['seeds']}",
+        "",
+        f"| factories | sigma | epsilon @{EARLY_ROUND} | epsilon @{s['dp_rounds']} | RMSE | "
+        "late-life RMSE | profit % of oracle |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result["privacy"]:
+        sigma = "no DP" if r["sigma"] is None else f"{r['sigma']:g}"
+        early = "-" if r["sigma"] is None else _eps(r.get("epsilon_early"))
+        last = "-" if r["sigma"] is None else _eps(r.get("epsilon"))
+        out.append(
+            f"| {r['nodes']} | {sigma} | {early} | {last} | {fmt(r.get('rmse'))} | "
+            f"{fmt(r.get('late_life_rmse'))} | {fmt(r.get('percent_of_oracle'), 1)} |"
+        )
+    out += [
+        "",
+        f"(b) Compression of the updates, {s['nodes']} factories, {s['rounds']} rounds",
+        "",
+        "| encoding | KB up per round | RMSE | late-life RMSE | profit % of oracle |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["compression"]:
+        kb = r["per_seed"][0]["bytes_up_per_round"] / 1000
+        out.append(
+            f"| {r['name']} | {kb:.1f} | {fmt(r.get('rmse'))} | {fmt(r.get('late_life_rmse'))} "
+            f"| {fmt(r.get('percent_of_oracle'), 1)} |"
+        )
+    out += [
+        "",
+        f"(c) Secure aggregation, {s['nodes']} factories, {s['rounds']} rounds",
+        "",
+        "| run | KB up per round | KB down per round | s per run | RMSE | profit % of oracle |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["secure_aggregation"]:
+        p = r["per_seed"][0]
+        out.append(
+            f"| {r['name']} | {p['bytes_up_per_round'] / 1000:.1f} | "
+            f"{p['bytes_down_per_round'] / 1000:.1f} | {p['train_seconds']:.1f} | "
+            f"{fmt(r.get('rmse'))} | {fmt(r.get('percent_of_oracle'), 1)} |"
+        )
+    return "\n".join(out)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    d = README_SETTINGS
+    p = argparse.ArgumentParser(prog="python -m bench.privacy", description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=d["seeds"])
+    p.add_argument("--model", choices=("window", "ff09"), default=d["model"])
+    p.add_argument("--sigmas", type=float, nargs="+", default=d["sigmas"])
+    p.add_argument("--dp-nodes", type=int, nargs="+", default=d["dp_nodes"])
+    p.add_argument("--dp-rounds", type=int, default=d["dp_rounds"])
+    p.add_argument("--sample-fraction", type=float, default=d["sample_fraction"])
+    p.add_argument("--dp-clip", type=float, default=d["dp_clip"])
+    p.add_argument("--rounds", type=int, default=d["rounds"])
+    p.add_argument("--nodes", type=int, default=d["nodes"])
+    p.add_argument("--compressions", nargs="+", default=d["compressions"])
+    p.add_argument("--out", type=Path, default=SCRATCH, help="untracked output folder")
+    p.add_argument("--publish", action="store_true", help="also write bench/results/privacy.json")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> Json:
+    args = parse(argv)
+    settings = {k: getattr(args, k) for k in README_SETTINGS}
+    stamp = produced()
+    stamp["command"] = " ".join(
+        ["python -m bench.privacy", *(sys.argv[1:] if argv is None else argv)]
+    )
+    start = time.perf_counter()
+    print(f"Privacy and communication benchmark: {settings}")
+    lab = Lab({"seeds": settings["seeds"], "model": settings["model"]})
+    result: Json = {"produced": stamp, "machine": machine(), "settings": settings}
+    for name, table in (
+        ("privacy", privacy_table),
+        ("compression", compression_table),
+        ("secure_aggregation", secagg_table),
+    ):
+        print(f"{name}:")
+        result[name] = table(lab, settings)
+    result["runs_played"] = len(lab.played)
+    result["seconds"] = time.perf_counter() - start
+    text = markdown(result)
+    result["markdown"] = text
+    print(text)
+    print(f"{len(lab.played)} runs in {result['seconds']:.0f} s")
+    folders = [args.out]
+    if args.publish:
+        if settings == README_SETTINGS:
+            folders.append(RESULTS)
+        else:
+            print(f"not published: --publish needs the README's settings {README_SETTINGS}")
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "privacy.json.tmp").write_text(json.dumps(result, indent=1) + "\n")
+        (folder / "privacy.json.tmp").replace(folder / "privacy.json")
+        print(f"wrote {folder / 'privacy.json'}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
