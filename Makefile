@@ -4,13 +4,20 @@ PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run train lint test bench clean
+.PHONY: install install-flower browser run train lint test bench bench-lab clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP_INSTALL) -e '.[dev]'
+	@touch $@
+
+# Flower (optional extra): what the tests of the Flower runtimes need; `make run` does without.
+install-flower: $(VENV)/.installed-flower
+
+$(VENV)/.installed-flower: $(VENV)/.installed
+	$(PIP_INSTALL) -e '.[dev,flower]'
 	@touch $@
 
 # Browser tests use Debian's chromium (never `playwright install`, which downloads a browser).
@@ -31,11 +38,21 @@ lint: install
 	$(VENV)/bin/mypy --strict fl_engine app/game
 	$(VENV)/bin/mypy app bench
 
-test: install browser lint
+test: install install-flower browser lint
 	$(PY) -m pytest -q
 
+# Every table of the README (to runs/bench/; `python -m bench.X --publish` writes bench/results/).
 bench: install
 	$(PY) -m bench.run
+	$(MAKE) bench-lab
+
+# The Federation Lab's tables: robustness, non-IID, stragglers; privacy, compression, secure
+# aggregation's cost.
+bench-lab: install
+	$(PY) -m bench.lab
+	$(PY) -m bench.privacy
+	$(PY) -m bench.compression
+	$(PY) -m bench.secagg
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache
