@@ -1,0 +1,62 @@
+"""The run settings the ServerApp and the ClientApp read from Flower's run config (and a node's
+data location from its node config), parsed once into a typed, hashable value.
+
+Hashable because it is the key of the per-process caches (`fl_engine.flower.task`): two messages
+of one run share the node data and the replayed minibatch stream; a different run does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    seed: int
+    nodes: int
+    rounds: int
+    local_epochs: int
+    lr: float
+    batch_size: int
+    partition: str
+    data_dir: str
+    out_dir: str
+    non_participant: int  # -1 = every node federates
+    n_test_engines: int
+    hidden: int
+    cycle_input: bool
+    aggregation: str
+    round_timeout: float
+
+    @classmethod
+    def from_config(
+        cls, run_config: Mapping[str, Any], node_config: Mapping[str, Any] | None = None
+    ) -> RunSettings:
+        """Run config keys as `FlowerSpec.to_run_config` writes them; a node's own `data-dir`
+        (node config) wins over the run's, since in a deployment each site holds its files."""
+        node = node_config or {}
+        data_dir = str(node.get("data-dir") or run_config.get("data-dir", ""))
+        return cls(
+            seed=int(run_config["seed"]),
+            nodes=int(run_config["nodes"]),
+            rounds=int(run_config["rounds"]),
+            local_epochs=int(run_config["local-epochs"]),
+            lr=float(run_config["lr"]),
+            batch_size=int(run_config["batch-size"]),
+            partition=str(run_config["partition"]),
+            data_dir=data_dir,
+            out_dir=str(run_config.get("out-dir", "")),
+            non_participant=int(run_config.get("non-participant", -1)),
+            n_test_engines=int(run_config.get("n-test-engines", 80)),
+            hidden=int(run_config.get("hidden", 48)),
+            cycle_input=bool(run_config.get("cycle-input", False)),
+            aggregation=str(run_config.get("aggregation", "fedavg")),
+            round_timeout=float(run_config.get("round-timeout", 3600.0)),
+        )
+
+    @property
+    def federating(self) -> list[int]:
+        """Partition ids whose updates are averaged, ascending (the aggregation order)."""
+        return [i for i in range(self.nodes) if i != self.non_participant]
