@@ -6,10 +6,10 @@ and argument errors answer at once.
 
 from __future__ import annotations
 
-from app.cli import benchmark, compare, data, lab, serve, train
+from app.cli import benchmark, compare, data, federate, lab, serve, train
 from app.cli.common import app
 
-__all__ = ["app", "benchmark", "compare", "data", "lab", "main", "serve", "train"]
+__all__ = ["app", "benchmark", "compare", "data", "federate", "lab", "main", "serve", "train"]
 
 
 def main() -> None:
