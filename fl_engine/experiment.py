@@ -160,9 +160,64 @@ def train_centralized(
     return params[0]
 
 
+@dataclass(frozen=True)
+class FederatedInputs:
+    """What the federated stage is given: the protocol data, every node's rows, the initial
+    weights, the node behaviours (the non-participant among them) and the progress callback."""
+
+    cfg: ExperimentConfig
+    data: ProtocolData
+    mlp: MLPConfig
+    nodes: NodeData
+    init: Tensor  # [n_params]
+    fed_cfg: FederatedConfig
+    behaviours: list[NodeBehaviour]
+    test_rows: IndexArray
+    tick: Progress
+
+
+@dataclass
+class FederatedStage:
+    """What a federated stage returns: the global model, the non-participant's own model, one
+    report per round and the global model's test RMSE after each round."""
+
+    global_params: Tensor  # [n_params]
+    local_params: Tensor  # [n_params]
+    reports: list[RoundReport]
+    curve: list[float]
+
+
+# The federated stage's runtime: the in-process Federation (default) or another that returns the
+# same (fl_engine.flower.stage: Flower's simulation or deployment runtime).
+FederatedRunner = Callable[[FederatedInputs], FederatedStage]
+
+
+def federate_in_process(inp: FederatedInputs) -> FederatedStage:
+    """`rounds` rounds of the in-process Federation."""
+    cfg, data = inp.cfg, inp.data
+    federation = Federation(inp.nodes, inp.behaviours, inp.init, inp.fed_cfg, inp.mlp, cfg.seed)
+    reports: list[RoundReport] = []
+    curve: list[float] = []
+    for r in range(cfg.rounds):
+        reports.append(federation.run_round())
+        pred = predict_rul(data, inp.mlp, federation.global_params, inp.test_rows)
+        curve.append(rmse(pred, data.runs.rul[inp.test_rows]))
+        inp.tick("federated", r + 1, cfg.rounds)
+    return FederatedStage(
+        federation.global_params.clone(),
+        federation.node_params[cfg.non_participant].clone(),
+        reports,
+        curve,
+    )
+
+
 def run_experiment(
-    runs: Runs, cfg: ExperimentConfig, progress: Progress | None = None
+    runs: Runs,
+    cfg: ExperimentConfig,
+    progress: Progress | None = None,
+    federated: FederatedRunner | None = None,
 ) -> ExperimentResult:
+    """The FF09 experiment; `federated` runs the federated stage (default: in process)."""
     tick = progress or (lambda stage, done, total: None)
     seconds: dict[str, float] = {}
     data = prepare_protocol(runs, cfg.seed, cfg.n_test_engines, cfg.cycle_input)
@@ -201,27 +256,19 @@ def run_experiment(
         adam=AdamConfig(lr=cfg.lr),
     )
     behaviours, names = _behaviours(cfg)
-    federation = Federation(nodes, behaviours, init, fed_cfg, mlp, cfg.seed)
     t0 = time.perf_counter()
-    reports: list[RoundReport] = []
-    curve: list[float] = []
-    for r in range(cfg.rounds):
-        reports.append(federation.run_round())
-        curve.append(
-            rmse(
-                predict_rul(data, mlp, federation.global_params, test_rows),
-                data.runs.rul[test_rows],
-            )
-        )
-        tick("federated", r + 1, cfg.rounds)
+    stage = (federated or federate_in_process)(
+        FederatedInputs(cfg, data, mlp, nodes, init, fed_cfg, behaviours, test_rows, tick)
+    )
     seconds["federated"] = time.perf_counter() - t0
-    params["federated"] = federation.global_params.clone()
-    params["local"] = federation.node_params[cfg.non_participant].clone()
+    reports, curve = stage.reports, stage.curve
+    params["federated"] = stage.global_params.clone()
+    params["local"] = stage.local_params.clone()
     averaged_in = sorted({n.node for r in reports for n in r.nodes if n.status == "trained"})
     trained_rows = {
         "centralized": everything.source_rows([0]),
-        "federated": federation.data.source_rows(averaged_in),
-        "local": federation.data.source_rows([cfg.non_participant]),
+        "federated": nodes.source_rows(averaged_in),
+        "local": nodes.source_rows([cfg.non_participant]),
     }
 
     # Every node alone (all non-participants): how much a factory's own model depends on its engines.

@@ -13,6 +13,10 @@ from app.cli.common import DataDirOption, app, console, fail, first_error, parse
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from fl_engine.experiment import ExperimentConfig
+    from fl_engine.flower.spec import FlowerOutcome
+    from fl_engine.flower.stage import FlowerStage
+
 
 @app.command()
 def train(
@@ -44,6 +48,12 @@ def train(
     cycle_input: Annotated[
         bool, typer.Option(help="add the cycle count as a 17th model input (not FF09)")
     ] = False,
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help="federated stage: inprocess (default), flower-simulation or flower-deployment"
+        ),
+    ] = "inprocess",
 ) -> None:
     """Train the naive, centralized, local and federated models; print their test RMSE."""
 
@@ -73,6 +83,10 @@ def train(
         ]
     except ValueError as exc:
         fail(f"invalid training settings: {first_error(exc)}")
+    if runtime not in RUNTIMES:
+        fail(f"unknown --runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
+    if runtime != "inprocess":
+        _check_flower(runtime, configs[0])
     try:
         data_path = resolve_data_dir(data_dir)
         runs = load_runs(data_path)
@@ -86,12 +100,18 @@ def train(
             def progress(stage: str, done: int, total: int, seed: int = cfg.seed) -> None:
                 report(f"seed {seed}: {stage}", done, total)
 
+            target = out / f"seed-{cfg.seed}" if len(configs) > 1 else out
+            stage = _flower_stage(runtime, data_path, target) if runtime != "inprocess" else None
             try:
-                result = run_experiment(runs, cfg, progress)
+                result = run_experiment(runs, cfg, progress, stage)
             except ValueError as exc:
                 fail(str(exc))
-            target = out / f"seed-{cfg.seed}" if len(configs) > 1 else out
-            all_metrics.append(save_artifacts(result, target))
+            metrics = save_artifacts(result, target)
+            metrics["runtime"] = runtime
+            if stage is not None and stage.outcomes:
+                metrics["flower"] = _flower_summary(stage.outcomes[-1])
+            (target / "metrics.json").write_text(json.dumps(metrics, indent=1))
+            all_metrics.append(metrics)
     console.print(_table(all_metrics, seed_list))
     if len(configs) > 1:
         summary = {
@@ -110,6 +130,45 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
     console.print(f"wrote {out}")
+
+
+RUNTIMES = ("inprocess", "flower-simulation", "flower-deployment")
+
+
+def _check_flower(runtime: str, cfg: ExperimentConfig) -> None:
+    """Fail with one line, before any data is loaded, where a Flower runtime cannot run `cfg`."""
+    import importlib.util
+
+    if importlib.util.find_spec("flwr") is None:
+        fail(f"--runtime {runtime} needs Flower: pip install -e .[flower]")
+    from fl_engine.flower.stage import unsupported
+
+    why = unsupported(cfg)
+    if why:
+        fail(why)
+    if (
+        runtime == "flower-deployment"
+        and importlib.util.find_spec("fl_engine.flower.deployment") is None
+    ):
+        fail(
+            "--runtime flower-deployment is not available: fl_engine/flower/deployment.py is missing"
+        )
+
+
+def _flower_stage(runtime: str, data_path: Path, target: Path) -> FlowerStage:
+    from fl_engine.flower.stage import FlowerStage, deployment_runtime, simulation_runtime
+
+    fn = simulation_runtime() if runtime == "flower-simulation" else deployment_runtime()
+    return FlowerStage(fn, data_path, target / "flower")
+
+
+def _flower_summary(outcome: FlowerOutcome) -> dict[str, Any]:
+    return {
+        "startup_seconds": outcome.startup_seconds,
+        "seconds_per_round": outcome.seconds_per_round,
+        "bytes_up": [r["bytes_up"] for r in outcome.rounds],
+        "bytes_down": [r["bytes_down"] for r in outcome.rounds],
+    }
 
 
 def _table(metrics: list[dict[str, Any]], seeds: list[int]) -> Table:
