@@ -2,9 +2,9 @@
 
 Flower's public `flwr.simulation.run_simulation` gives the apps an empty run config, so this
 calls the function it wraps (`flwr.simulation.run_simulation._run_simulation`, private in 1.41)
-with a `Run` carrying the spec as override config and the app directory (`flower_app/`) as an
-app: the nodes then read `context.run_config` fused from `flower_app/pyproject.toml`'s defaults
-and the overrides, exactly as `flwr run flower_app` would hand it to them, and the ServerApp
+with a `Run` carrying the spec as override config and the app directory (`flower-app/`) as an
+app: the nodes then read `context.run_config` fused from `flower-app/pyproject.toml`'s defaults
+and the overrides, exactly as `flwr run flower-app` would hand it to them, and the ServerApp
 gets the same. The ClientApp is imported by module name (`fl_engine.flower.client_app`), so Ray
 pickles it by reference: one defined in `__main__` would be pickled by value on every message
 (4x slower, see ../shared/notes/flower-1.41.md).
@@ -26,7 +26,7 @@ from typing import Any
 
 from fl_engine.flower.spec import FlowerOutcome, FlowerSpec, OnRound
 
-APP_DIR = Path(__file__).resolve().parents[2] / "flower_app"
+APP_DIR = Path(__file__).resolve().parents[2] / "flower-app"
 
 # Set for the run only (Ray's processes inherit them), restored afterwards.
 QUIET_ENV = {
@@ -34,6 +34,7 @@ QUIET_ENV = {
     "FLWR_DISABLE_UPDATE_CHECK": "1",
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_DEDUP_LOGS": "1",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
@@ -54,7 +55,7 @@ def _scoped_env(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def _quiet_flower(level: int = logging.WARNING) -> Iterator[None]:
+def _quiet_flower(level: int = logging.ERROR) -> Iterator[None]:
     logger = logging.getLogger("flwr")
     saved = logger.level
     logger.setLevel(level)
