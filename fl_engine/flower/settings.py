@@ -29,6 +29,7 @@ class RunSettings:
     cycle_input: bool
     aggregation: str
     round_timeout: float
+    min_nodes: int = 0  # nodes a round needs to start and aggregate; 0 = all `nodes`
 
     @classmethod
     def from_config(
@@ -54,6 +55,7 @@ class RunSettings:
             cycle_input=bool(run_config.get("cycle-input", False)),
             aggregation=str(run_config.get("aggregation", "fedavg")),
             round_timeout=float(run_config.get("round-timeout", 3600.0)),
+            min_nodes=int(run_config.get("min-nodes", 0)),
         )
 
     @property

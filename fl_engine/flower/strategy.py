@@ -26,10 +26,12 @@ from fl_engine.flower.settings import RunSettings
 
 
 class ProjectFedAvg(FedAvg):
-    """Full participation of `settings.nodes` nodes; one record per round in `self.records`."""
+    """Every connected node trains each round; a round waits for `settings.min_nodes` of them
+    (0 = all `nodes`: the equivalent run) and aggregates those that replied within the round
+    timeout; one record per round in `self.records`."""
 
     def __init__(self, settings: RunSettings) -> None:
-        n = settings.nodes
+        n = settings.min_nodes or settings.nodes
         super().__init__(
             fraction_train=1.0,
             fraction_evaluate=0.0,
