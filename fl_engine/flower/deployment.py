@@ -27,7 +27,7 @@ from fl_engine.flower import outputs
 from fl_engine.flower.cluster import REPO, LocalCluster
 from fl_engine.flower.spec import FlowerOutcome, FlowerSpec, OnRound
 
-APP_DIR = REPO / "flower_app"
+APP_DIR = REPO / "flower-app"  # as fl_engine.flower.simulation (flwr build rejects "_")
 DEFAULT_ROUND_TIMEOUT_S = 120.0
 STATUS_EVERY_S = 10.0
 
