@@ -21,7 +21,6 @@ writes bench/results/lab.json, only with the README's settings. Markdown tables 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -29,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.record import RESULTS, ROOT, machine, produced
+from bench.record import RESULTS, ROOT, machine, produced, write_tables
 
 Json = dict[str, Any]
 SCRATCH = ROOT / "runs" / "bench"
@@ -287,17 +286,8 @@ def main(argv: list[str] | None = None) -> Json:
     result["markdown"] = text
     print(text)
     print(f"{len(lab.played)} runs in {result['seconds']:.0f} s")
-    folders = [args.out]
-    if args.publish:
-        if settings == README_SETTINGS:
-            folders.append(RESULTS)
-        else:
-            print(f"not published: --publish needs the README's settings {README_SETTINGS}")
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "lab.json.tmp").write_text(json.dumps(result, indent=1) + "\n")
-        (folder / "lab.json.tmp").replace(folder / "lab.json")
-        print(f"wrote {folder / 'lab.json'}")
+    published = RESULTS if args.publish else None
+    write_tables("lab", result, args.out, published, settings, README_SETTINGS)
     return result
 
 

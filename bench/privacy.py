@@ -24,14 +24,13 @@ the README's settings. Markdown tables are printed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.lab import SCRATCH, Lab, fmt
-from bench.record import RESULTS, machine, produced
+from bench.record import RESULTS, machine, produced, write_tables
 
 Json = dict[str, Any]
 README_SETTINGS: Json = {
@@ -127,15 +126,15 @@ def markdown(result: Json) -> str:
         "",
         f"(c) Secure aggregation, {s['nodes']} factories, {s['rounds']} rounds",
         "",
-        "| run | KB up per round | KB down per round | s per run | RMSE | profit % of oracle |",
+        "| run | KB up per round | KB down per round | RMSE | late-life RMSE | profit % of oracle |",
         "|---|---|---|---|---|---|",
     ]
     for r in result["secure_aggregation"]:
         p = r["per_seed"][0]
         out.append(
             f"| {r['name']} | {p['bytes_up_per_round'] / 1000:.1f} | "
-            f"{p['bytes_down_per_round'] / 1000:.1f} | {p['train_seconds']:.1f} | "
-            f"{fmt(r.get('rmse'))} | {fmt(r.get('percent_of_oracle'), 1)} |"
+            f"{p['bytes_down_per_round'] / 1000:.1f} | {fmt(r.get('rmse'))} | "
+            f"{fmt(r.get('late_life_rmse'))} | {fmt(r.get('percent_of_oracle'), 1)} |"
         )
     return "\n".join(out)
 
@@ -187,17 +186,8 @@ def main(argv: list[str] | None = None) -> Json:
     result["markdown"] = text
     print(text)
     print(f"{len(lab.played)} runs in {result['seconds']:.0f} s")
-    folders = [args.out]
-    if args.publish:
-        if settings == README_SETTINGS:
-            folders.append(RESULTS)
-        else:
-            print(f"not published: --publish needs the README's settings {README_SETTINGS}")
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "privacy.json.tmp").write_text(json.dumps(result, indent=1) + "\n")
-        (folder / "privacy.json.tmp").replace(folder / "privacy.json")
-        print(f"wrote {folder / 'privacy.json'}")
+    published = RESULTS if args.publish else None
+    write_tables("privacy", result, args.out, published, settings, README_SETTINGS)
     return result
 
 

@@ -91,3 +91,25 @@ def save(name: str, payload: Json, out: Path, device: str, publish: bool) -> lis
         tmp.replace(folder / f"{name}.json")
         written.append(folder / f"{name}.json")
     return written
+
+
+def write_tables(
+    name: str, result: Json, out: Path, published: Path | None, settings: Json, readme: Json
+) -> list[Path]:
+    """Write `name`.json to `out`, and to `published` (bench/results/) when asked to publish and
+    run with the README's settings `readme`: a table in the README comes from those alone."""
+    folders = [out]
+    if published is not None:
+        if settings == readme:
+            folders.append(published)
+        else:
+            print(f"not published: --publish needs the README's settings {readme}")
+    written = []
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{name}.json.tmp"
+        tmp.write_text(json.dumps(result, indent=1) + "\n")
+        tmp.replace(folder / f"{name}.json")
+        print(f"wrote {folder / f'{name}.json'}")
+        written.append(folder / f"{name}.json")
+    return written
