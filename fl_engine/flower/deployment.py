@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -82,8 +83,10 @@ class Deployment:
     def __enter__(self) -> Deployment:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.stop()
+        if exc_type is None:  # keep the logs of a failed run
+            shutil.rmtree(self.cluster.root, ignore_errors=True)
 
     def start(self) -> None:
         """SuperLink and SuperNodes up, all nodes registered."""
