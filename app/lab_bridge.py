@@ -23,7 +23,9 @@ from app.game.engines import EngineTrace
 from app.game.fleet import Fates, baseline_fates, engine_lengths, predictive_fates, simulate_fleet
 from app.game.settings import GameSettings
 from fl_engine.data import Runs, load_runs, resolve_data_dir
+from fl_engine.lab import new_lab_run
 from fl_engine.lab.config import LabConfig
+from fl_engine.lab.flower_run import FlowerLabRun
 from fl_engine.lab.run import LabRun
 
 # What the web's lab reaches through this bridge (it may not import `fl_engine` itself).
@@ -33,6 +35,7 @@ __all__ = [
     "Runs",
     "deployed_traces",
     "load_runs",
+    "new_lab_run",
     "percent_of_oracle",
     "resolve_data_dir",
     "set_torch_threads",
@@ -41,7 +44,9 @@ __all__ = [
 DEFAULT_TICKS = 5000  # ticks per seed, as `tycoon compare` plays by default
 
 
-def deployed_traces(traces: list[EngineTrace], run: LabRun, runs: Runs) -> list[EngineTrace]:
+def deployed_traces(
+    traces: list[EngineTrace], run: LabRun | FlowerLabRun, runs: Runs
+) -> list[EngineTrace]:
     """The same engines with `federated_rul` replaced by the lab's global model's predictions
     (every other field untouched). `runs`: the game's data, the engines' raw signals.
 

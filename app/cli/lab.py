@@ -23,6 +23,7 @@ from app.cli.lab_output import cycles, personalization_table, round_printer
 if TYPE_CHECKING:
     from app.web.settings import Settings
     from fl_engine.lab import LabConfig, LabRun
+    from fl_engine.lab.flower_run import FlowerLabRun
 
 # Spelled here so `tycoon lab --help` lists them without importing the engine (and torch);
 # tests/test_cli_lab.py checks they are the engine's own.
@@ -31,6 +32,7 @@ PARTITIONS = ("iid", "unbalanced", "fault_mode", "condition")
 AGGREGATIONS = ("fedavg", "fedprox", "fedavgm", "fedadam", "median", "trimmed_mean", "krum")
 ATTACKS = ("sign_flip", "scale", "noise", "label", "nan", "free_ride")
 COMPRESSIONS = ("none", "int8", "int4", "topk", "mask")
+RUNTIMES = ("inprocess", "flower-deployment")
 EXIT_INTERRUPTED = 130
 
 
@@ -98,6 +100,13 @@ def lab(
     compression: Annotated[
         str, typer.Option(help=f"how updates are sent {_one_of(COMPRESSIONS)}")
     ] = "none",
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help=f"where it trains {_one_of(RUNTIMES)}: flower-deployment runs a SuperLink and "
+            "one SuperNode process per node on loopback (needs the [flower] extra)"
+        ),
+    ] = "inprocess",
     seed: Annotated[int, typer.Option(help="seed of the partition, training and attacks")] = 0,
     data_dir: DataDirOption = None,
     json_out: Annotated[
@@ -120,13 +129,13 @@ def lab(
     settings = _settings(data_dir)
 
     from fl_engine.data import DataError, load_runs, resolve_data_dir
-    from fl_engine.lab import LabRun
+    from fl_engine.lab import new_lab_run
 
     try:
         runs = load_runs(resolve_data_dir(settings.data_dir))
         c = config
         console.print(f"{c.nodes} nodes, {c.partition}, {c.model}, {c.aggregation}: preparing")
-        run = LabRun(runs, config, settings.data_dir)
+        run = new_lab_run(runs, config, settings.data_dir)
     except (DataError, ValueError, OSError) as exc:
         fail(str(exc))
     interrupted = _train(run)
@@ -186,7 +195,7 @@ def _settings(data_dir: Path | None) -> Settings:
         fail(f"the game settings ($TYCOON_*) are invalid: {exc.errors()[0]['msg']}")
 
 
-def _train(run: LabRun) -> bool:
+def _train(run: LabRun | FlowerLabRun) -> bool:
     """Play every round, printing each; True when Ctrl-C stopped it early."""
     stop: list[bool] = []
 
@@ -208,6 +217,7 @@ def _train(run: LabRun) -> bool:
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGINT, previous)
+        run.close()  # a Flower deployment stops its processes
     if stop:
         console.print(
             f"interrupted: stopped after round {run.rounds_done} of {run.config.rounds}; "
@@ -217,7 +227,7 @@ def _train(run: LabRun) -> bool:
     return bool(stop)
 
 
-def _deploy(run: LabRun, runs: Any, settings: Settings) -> dict[str, Any]:
+def _deploy(run: LabRun | FlowerLabRun, runs: Any, settings: Settings) -> dict[str, Any]:
     """run.final() plus the profit of the lab's model in the game, as % of the oracle's (None,
     with the reason in `not_deployed`, for a model the game's engines cannot use)."""
     from app.bridge import load_game_models

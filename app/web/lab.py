@@ -176,6 +176,8 @@ class LabConnection:
                 await self._send(LabError(message=f"the lab run failed: {exc}"))
         finally:
             self._release()
+            if self._run is not None:
+                self._run.close()  # a Flower deployment stops its processes; in-process: nothing
 
     async def _slot(self) -> bool:
         """Hold a training slot, waiting in line if needed; False if cancelled meanwhile."""

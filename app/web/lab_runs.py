@@ -41,6 +41,8 @@ class LabRunLike(Protocol):
 
     def final(self) -> dict[str, Any]: ...
 
+    def close(self) -> None: ...
+
 
 def model_label(config: Any, rounds: int) -> str:
     """How the game names a deployed lab model: "lab: median, 80 nodes, 20 rounds"."""
@@ -175,7 +177,7 @@ class LabBackend:
             return self._runs
 
     def new_run(self, config: Any) -> LabRunLike:
-        run: LabRunLike = self.bridge().LabRun(self.runs(), config, self.settings.data_dir)
+        run: LabRunLike = self.engine("new_lab_run")(self.runs(), config, self.settings.data_dir)
         return run
 
     def deploy(self, run: LabRunLike) -> tuple[list[EngineTrace], DecisionTables]:

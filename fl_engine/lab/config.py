@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 MIN_NODES, MAX_NODES = 8, 8000
 # (low, high) inclusive bounds of the whole-number settings
 INT_RANGES: dict[str, tuple[int, int]] = {
-    "nodes": (MIN_NODES, MAX_NODES),
+    "nodes": (2, MAX_NODES),  # at least MIN_NODES in process (`_number_problems`)
     "rounds": (1, 500),
     "local_epochs": (1, 20),
     "personalize": (0, 50),
@@ -25,10 +25,6 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 Aggregation = Literal["fedavg", "fedprox", "fedavgm", "fedadam", "median", "trimmed_mean", "krum"]
 Attack = Literal["none", "sign_flip", "scale", "noise", "label", "nan", "free_ride"]
 Compression = Literal["none", "int8", "int4", "topk", "mask"]
-# Rules that average (and then step): DP-FedAvg's noisy sum and secure aggregation's sum feed them;
-# the robust rules need every client's own model, which both hide by design.
-AVERAGING = ("fedavg", "fedprox", "fedavgm", "fedadam")
-MAX_SECAGG_CLIENTS = 200  # quadratic: ~5 s a round at 200 clients, ~2 min at 800 (docs/lab.md, 5)
 
 
 class LabConfigError(ValueError):
@@ -76,13 +72,16 @@ class LabConfig(BaseModel):
     compression: Compression = "none"
     topk_fraction: float = 0.05
     mask_fraction: float = 0.1
+    # where it trains (issue 13): this process, or a Flower deployment of real processes
+    runtime: Literal["inprocess", "flower-deployment"] = "inprocess"
 
     @field_validator("nodes", "rounds", "local_epochs", "personalize")
     @classmethod
     def _in_range(cls, value: int, info: Any) -> int:
         low, high = INT_RANGES[info.field_name]
         if not low <= value <= high:
-            raise ValueError(f"{info.field_name} must be between {low} and {high}, got {value}")
+            shown = MIN_NODES if info.field_name == "nodes" else low  # 2 only on Flower
+            raise ValueError(f"{info.field_name} must be between {shown} and {high}, got {value}")
         return value
 
     @field_validator(
@@ -99,8 +98,10 @@ class LabConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> LabConfig:
+        from fl_engine.lab.composition import flower_problems, privacy_problems
+
         problems = _number_problems(self) + _attack_problems(self) + _krum_problems(self)
-        problems += _privacy_problems(self)
+        problems += privacy_problems(self) + flower_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -134,6 +135,11 @@ class LabConfig(BaseModel):
 
 def _number_problems(c: LabConfig) -> list[str]:
     checks = [
+        (
+            c.nodes >= MIN_NODES or c.runtime != "inprocess",
+            f"nodes must be between {MIN_NODES} and {MAX_NODES}, got {c.nodes} (fewer only on "
+            "the flower-deployment runtime)",
+        ),
         (0 < c.lr <= 1, f"lr must be above 0 and at most 1, got {c.lr}"),
         (
             0 < c.sample_fraction <= 1,
@@ -215,69 +221,6 @@ def _krum_problems(c: LabConfig) -> list[str]:
             out.append(
                 f"multi_krum={c.multi_krum} must be at most nodes - krum_byzantine = {c.nodes - f}"
             )
-    return out
-
-
-def _privacy_problems(c: LabConfig) -> list[str]:
-    """DP, secure aggregation and compression: each in range, and only where they compose."""
-    out = []
-    if not 0 <= c.dp_noise <= 100:
-        out.append(f"dp_noise must be between 0 and 100 (sigma), got {c.dp_noise}")
-    if c.dp_clip is not None and c.dp_clip <= 0:
-        out.append(f"dp_clip must be above 0 (an L2 norm), got {c.dp_clip}")
-    if c.dp_noise > 0 and c.dp_clip is None and not c.dp_adaptive_clip:
-        out.append(
-            "dp_noise needs dp_clip (the norm each update is clipped to) or dp_adaptive_clip"
-        )
-    if not 0 < c.dp_target_quantile < 1:
-        out.append(f"dp_target_quantile must be between 0 and 1, got {c.dp_target_quantile}")
-    if c.dp_delta is not None and not 0 < c.dp_delta < 1:
-        out.append(f"dp_delta must be between 0 and 1, got {c.dp_delta}")
-    if c.target_epsilon is not None and (c.target_epsilon <= 0 or c.dp_noise <= 0):
-        out.append(
-            "target_epsilon needs dp_noise above 0 (without noise no budget is ever met)"
-            if c.target_epsilon > 0
-            else f"target_epsilon must be above 0, got {c.target_epsilon}"
-        )
-    if c.differential_privacy and c.aggregation not in AVERAGING:
-        out.append(
-            f"differential privacy clips and noises the sum of the updates, which "
-            f"{c.aggregation} never forms: choose {', '.join(AVERAGING)}"
-        )
-    if c.secure_aggregation and c.aggregation not in AVERAGING:
-        out.append(
-            f"secure aggregation shows the server only the sum of the updates, but "
-            f"{c.aggregation} needs every client's own update: choose {', '.join(AVERAGING)}"
-        )
-    if c.secagg_threshold is not None and not (
-        c.secure_aggregation and 0 < c.secagg_threshold <= 1
-    ):
-        out.append(
-            f"secagg_threshold must be above 0 and at most 1 (a share of a round's clients), "
-            f"got {c.secagg_threshold}"
-            if c.secure_aggregation
-            else "secagg_threshold needs secure_aggregation"
-        )
-    clients = c.nodes * c.sample_fraction
-    if c.secure_aggregation and clients > MAX_SECAGG_CLIENTS:
-        out.append(
-            f"secure aggregation with {clients:.0f} clients a round: the protocol is quadratic in "
-            f"them and stops at {MAX_SECAGG_CLIENTS} (lower nodes or sample_fraction)"
-        )
-    if c.secure_aggregation and c.dp_adaptive_clip:
-        out.append(
-            "dp_adaptive_clip with secure_aggregation: the server would need each client's "
-            "clipped-or-not bit, which the protocol hides; give a fixed dp_clip"
-        )
-    if c.secure_aggregation and c.compression != "none":
-        out.append(
-            f"compression {c.compression} with secure aggregation: masking makes every "
-            "coordinate a full 32-bit ring element, so nothing would be saved; choose one"
-        )
-    for name in ("topk_fraction", "mask_fraction"):
-        value = getattr(c, name)
-        if not 0 < value <= 1:
-            out.append(f"{name} must be above 0 and at most 1, got {value}")
     return out
 
 

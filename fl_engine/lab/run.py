@@ -232,6 +232,9 @@ class LabRun:
             )
         return trained
 
+    def close(self) -> None:
+        """Nothing to stop: an in-process run holds no process or thread of its own."""
+
     def run(self) -> list[dict[str, Any]]:
         """Play every round left; their records."""
         played = []
