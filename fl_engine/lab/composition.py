@@ -7,10 +7,79 @@ each with its reason in its message.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from fl_engine.lab.config import LabConfig
+
+class LabSettings(Protocol):
+    """What these rules read of a `LabConfig` (which calls them while it validates itself):
+    read-only, as a frozen `LabConfig` is."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def nodes(self) -> int: ...
+
+    @property
+    def partition(self) -> str: ...
+
+    @property
+    def sample_fraction(self) -> float: ...
+
+    @property
+    def dropout(self) -> float: ...
+
+    @property
+    def deadline(self) -> float | None: ...
+
+    @property
+    def aggregation(self) -> str: ...
+
+    @property
+    def attack(self) -> str: ...
+
+    @property
+    def personalize(self) -> int: ...
+
+    @property
+    def dp_noise(self) -> float: ...
+
+    @property
+    def dp_clip(self) -> float | None: ...
+
+    @property
+    def dp_adaptive_clip(self) -> bool: ...
+
+    @property
+    def dp_target_quantile(self) -> float: ...
+
+    @property
+    def dp_delta(self) -> float | None: ...
+
+    @property
+    def target_epsilon(self) -> float | None: ...
+
+    @property
+    def secure_aggregation(self) -> bool: ...
+
+    @property
+    def secagg_threshold(self) -> float | None: ...
+
+    @property
+    def compression(self) -> str: ...
+
+    @property
+    def topk_fraction(self) -> float: ...
+
+    @property
+    def mask_fraction(self) -> float: ...
+
+    @property
+    def runtime(self) -> str: ...
+
+    @property
+    def differential_privacy(self) -> bool: ...
+
 
 # Rules that average (and then step): DP-FedAvg's noisy sum and secure aggregation's sum feed them;
 # the robust rules need every client's own model, which both hide by design.
@@ -19,7 +88,7 @@ MAX_FLOWER_NODES = 8  # one SuperNode process (and its ClientApp executor) per n
 MAX_SECAGG_CLIENTS = 200  # quadratic: ~5 s a round at 200 clients, ~2 min at 800 (docs/lab.md, 5)
 
 
-def privacy_problems(c: LabConfig) -> list[str]:
+def privacy_problems(c: LabSettings) -> list[str]:
     """DP, secure aggregation and compression: each in range, and only where they compose."""
     out = []
     if not 0 <= c.dp_noise <= 100:
@@ -82,7 +151,7 @@ def privacy_problems(c: LabConfig) -> list[str]:
     return out
 
 
-def flower_problems(c: LabConfig) -> list[str]:
+def flower_problems(c: LabSettings) -> list[str]:
     """A Flower deployment runs the FF09 protocol's federation as real processes: small, plain."""
     if c.runtime == "inprocess":
         return []

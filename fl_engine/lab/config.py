@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from fl_engine.lab.composition import flower_problems, privacy_problems
+
 MIN_NODES, MAX_NODES = 8, 8000
 # (low, high) inclusive bounds of the whole-number settings
 INT_RANGES: dict[str, tuple[int, int]] = {
@@ -98,7 +100,6 @@ class LabConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> LabConfig:
-        from fl_engine.lab.composition import flower_problems, privacy_problems
 
         problems = _number_problems(self) + _attack_problems(self) + _krum_problems(self)
         problems += privacy_problems(self) + flower_problems(self)
