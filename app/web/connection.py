@@ -155,7 +155,7 @@ class Connection:
         self._sent_tick = self.game.session.history.last_tick
 
     async def _write(self, data: bytes) -> None:
-        await self.websocket.send({"type": "websocket.send", "text": data.decode()})
+        await send_text(self.websocket, data.decode())
 
     # ---------------------------------------------------------------- receiving
 
@@ -201,3 +201,15 @@ class Connection:
     def _error(self, message: str) -> None:
         self._errors.append(error_frame(message))
         self._wake.set()
+
+
+async def send_text(websocket: WebSocket, text: str) -> None:
+    """Send a text frame; a peer that went away between two sends is a `WebSocketDisconnect`.
+
+    Starlette turns the server's "connection closed" OSError into one, but uvicorn before 0.50
+    (which Flower's extra pins) raises RuntimeError for a send after the close was seen.
+    """
+    try:
+        await websocket.send({"type": "websocket.send", "text": text})
+    except RuntimeError as exc:
+        raise WebSocketDisconnect(code=1006) from exc

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.web.connection import send_text
 from app.web.lab_runs import LabRunLike, LabServer, Ticket, model_label
 from app.web.lab_schemas import (
     Cancel,
@@ -258,7 +259,7 @@ class LabConnection:
 
     async def _send(self, frame: BaseModel) -> None:
         async with self._send_lock:
-            await self.ws.send_text(frame.model_dump_json())
+            await send_text(self.ws, frame.model_dump_json())
 
 
 def _not_live(session: str) -> str:
