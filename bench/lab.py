@@ -24,7 +24,9 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +130,24 @@ class Lab:
             if key not in ("seed",) and all(isinstance(v, float) for v in values):
                 row[key] = spread(values)
         return row
+
+
+def play_tables(
+    lab: Lab,
+    result: Json,
+    tables: dict[str, Callable[[], Any]],
+    markdown: Callable[[Json], str],
+    start: float,
+) -> None:
+    """Play each table into `result`, then count the runs, time them and render the markdown."""
+    for name, table in tables.items():
+        print(f"{name}:")
+        result[name] = table()
+    result["runs_played"] = len(lab.played)
+    result["seconds"] = time.perf_counter() - start
+    result["markdown"] = markdown(result)
+    print(result["markdown"])
+    print(f"{len(lab.played)} runs in {result['seconds']:.0f} s")
 
 
 def _number(value: float | None) -> float:
@@ -273,19 +293,8 @@ def main(argv: list[str] | None = None) -> Json:
     print(f"Federation Lab benchmark: {settings}")
     lab = Lab(settings)
     result: Json = {"produced": stamp, "machine": machine(), "settings": settings}
-    for name, table in (
-        ("robustness", robustness),
-        ("non_iid", non_iid),
-        ("stragglers", stragglers),
-    ):
-        print(f"{name}:")
-        result[name] = table(lab)
-    result["runs_played"] = len(lab.played)
-    result["seconds"] = time.perf_counter() - start
-    text = markdown(result)
-    result["markdown"] = text
-    print(text)
-    print(f"{len(lab.played)} runs in {result['seconds']:.0f} s")
+    tables = {"robustness": robustness, "non_iid": non_iid, "stragglers": stragglers}
+    play_tables(lab, result, {name: partial(t, lab) for name, t in tables.items()}, markdown, start)
     published = RESULTS if args.publish else None
     write_tables("lab", result, args.out, published, settings, README_SETTINGS)
     return result

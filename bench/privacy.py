@@ -26,10 +26,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.lab import SCRATCH, Lab, fmt
+from bench.lab import SCRATCH, Lab, fmt, play_tables
 from bench.record import RESULTS, machine, produced, write_tables
 
 Json = dict[str, Any]
@@ -173,19 +174,14 @@ def main(argv: list[str] | None = None) -> Json:
     print(f"Privacy and communication benchmark: {settings}")
     lab = Lab({"seeds": settings["seeds"], "model": settings["model"]})
     result: Json = {"produced": stamp, "machine": machine(), "settings": settings}
-    for name, table in (
-        ("privacy", privacy_table),
-        ("compression", compression_table),
-        ("secure_aggregation", secagg_table),
-    ):
-        print(f"{name}:")
-        result[name] = table(lab, settings)
-    result["runs_played"] = len(lab.played)
-    result["seconds"] = time.perf_counter() - start
-    text = markdown(result)
-    result["markdown"] = text
-    print(text)
-    print(f"{len(lab.played)} runs in {result['seconds']:.0f} s")
+    tables = {
+        "privacy": privacy_table,
+        "compression": compression_table,
+        "secure_aggregation": secagg_table,
+    }
+    play_tables(
+        lab, result, {n: partial(t, lab, settings) for n, t in tables.items()}, markdown, start
+    )
     published = RESULTS if args.publish else None
     write_tables("privacy", result, args.out, published, settings, README_SETTINGS)
     return result
