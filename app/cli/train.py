@@ -110,6 +110,10 @@ def train(
             metrics["runtime"] = runtime
             if stage is not None and stage.outcomes:
                 metrics["flower"] = _flower_summary(stage.outcomes[-1])
+                for r in stage.outcomes[-1].rounds:  # a SuperNode that did not answer
+                    if r.get("dropped"):
+                        gone = ", ".join(str(n) for n in r["dropped"])
+                        console.print(f"round {r['round']}: node(s) {gone} dropped (no reply)")
             (target / "metrics.json").write_text(json.dumps(metrics, indent=1))
             all_metrics.append(metrics)
     console.print(_table(all_metrics, seed_list))
