@@ -168,3 +168,14 @@ def test_a_damaged_models_file_stops_serve_with_one_line(
 def test_train_game_models_help_names_the_shipped_directory() -> None:
     done = _tycoon("train-game-models", "--help", timeout=60)
     assert done.returncode == 0 and "data/models" in done.stdout
+
+
+def test_an_error_line_shows_brackets_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """rich would read "[flower]" as markup and drop it from "pip install -e .[flower]"."""
+    import typer
+
+    from app.cli.common import fail
+
+    with pytest.raises(typer.Exit):
+        fail("needs Flower: pip install -e .[flower] (shape [k, n])")
+    assert "pip install -e .[flower] (shape [k, n])" in capsys.readouterr().err

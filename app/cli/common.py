@@ -28,7 +28,10 @@ DataDirOption = Annotated[
 
 
 def fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}")
+    """One line on stderr and exit code 2; the message is shown as written (`[flower]` stays)."""
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(2)
 
 
