@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fl_engine.arrays import FloatArray, IndexArray
 from fl_engine.benchmark_data import FEDERATION_SIZES, BenchmarkData
 from fl_engine.factory_training import Progress, train_stages
-from fl_engine.factory_types import FactoryModelsConfig, ModelFamily
+from fl_engine.factory_types import FactoryModelsConfig, ModelFamily, ServerOptimizer
 from fl_engine.metrics import phm08_score, rmse
 from fl_engine.model_families import family_of
 from fl_engine.threads import torch_threads
@@ -59,6 +59,11 @@ class BenchmarkConfig(BaseModel):
     rounds: int | None = Field(default=None, ge=1)
     centralized_epochs: int | None = Field(default=None, ge=1)
     trainer: Literal["vectorized", "loop"] = "vectorized"
+    lr: float | None = Field(default=None, gt=0, description="local Adam step size")
+    local_epochs: int | None = Field(default=None, ge=1)
+    server_optimizer: ServerOptimizer | None = None
+    server_lr: float | None = Field(default=None, gt=0)
+    server_momentum: float | None = Field(default=None, ge=0, lt=1)
 
     def training(self) -> FactoryModelsConfig:
         """The factory models' settings these stand for (the family's defaults filled in)."""
@@ -66,6 +71,11 @@ class BenchmarkConfig(BaseModel):
             "rounds": self.rounds,
             "centralized_epochs": self.centralized_epochs,
             "n_nodes": self.n_nodes or FEDERATION_SIZES[self.subset],
+            "lr": self.lr,
+            "local_epochs": self.local_epochs,
+            "server_optimizer": self.server_optimizer,
+            "server_lr": self.server_lr,
+            "server_momentum": self.server_momentum,
         }
         return FactoryModelsConfig(
             seed=self.seed,

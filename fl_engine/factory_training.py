@@ -125,7 +125,8 @@ def train_stages(
     """Centralized, federated over every factory, and every factory alone, from one seeded start.
 
     Shared by the game's models and `benchmark`, so both deal engines, seed minibatches and count
-    epochs the same way. `after_round(stage, params)` runs after each round, before `tick`."""
+    epochs the same way. `after_round(stage, params)` runs after each round, before `tick`. Only
+    the federated stage uses `cfg.server_optimizer`."""
     target = family.target_scale(data)
     rng = np.random.default_rng(cfg.seed)
     partition = iid(data.train_engines, data.engine_groups(), cfg.n_nodes, rng)
@@ -145,8 +146,18 @@ def train_stages(
         t = time.perf_counter()
         tick(name, 0, rounds)
         generator = torch.Generator().manual_seed(seed)
+        server = cfg.server_rule() if name == "federated" else None  # None: plain FedAvg
         result = train_rounds(
-            stage, init, rounds, epochs, batch, generator, data.runs.n_rows, average, on_round
+            stage,
+            init,
+            rounds,
+            epochs,
+            batch,
+            generator,
+            data.runs.n_rows,
+            average,
+            on_round,
+            server,
         )
         seconds[name] = time.perf_counter() - t
         return result
@@ -155,7 +166,8 @@ def train_stages(
     central = run(
         "centralized", pooled, pooled_epochs, 1, cfg.centralized_batch_size, cfg.seed + 1, False
     )
-    # local draws the same minibatches as federated: the two differ only in the averaging
+    # local draws the same minibatches as federated: the two differ only in the averaging (and
+    # the server's step on it, `cfg.server_optimizer`)
     federated = run(
         "federated", nodes, cfg.rounds, cfg.local_epochs, cfg.batch_size, cfg.seed + 2, True
     )

@@ -18,12 +18,14 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
+from fl_engine.aggregation import Aggregator, make_aggregator
 from fl_engine.arrays import FloatArray, IndexArray
 from fl_engine.data import SIGNAL_COLUMNS, Runs
 from fl_engine.model_families import Family, TargetScale
 from fl_engine.threads import torch_threads
 
 ModelFamily = Literal["ff09", "window"]
+ServerOptimizer = Literal["fedavg", "fedavgm", "fedadam"]
 
 # What each family needs to train well. FF09: the report's protocol (10 rounds x 1 epoch, batch
 # 32, Adam 1e-3). Window: FedAvg of a network that must learn temporal filters needs many more
@@ -77,6 +79,21 @@ class FactoryModelsConfig(BaseModel):
         "is flat from ~20 epochs on",
     )
     trainer: Literal["vectorized", "loop"] = "vectorized"
+    server_optimizer: ServerOptimizer = Field(
+        default="fedavg",
+        description="the federated stage's server step on the averaged delta: plain FedAvg, "
+        "FedAvgM (server momentum) or FedAdam (server Adam); local and centralized never use it",
+    )
+    server_lr: float = Field(default=1.0, gt=0, description="server step size (fedavgm, fedadam)")
+    server_momentum: float = Field(default=0.9, ge=0, lt=1, description="fedavgm's momentum")
+
+    def server_rule(self) -> Aggregator | None:
+        """A fresh server rule for one federated run; None: plain FedAvg (`rounds.train_rounds`)."""
+        if self.server_optimizer == "fedavg":
+            return None
+        return make_aggregator(
+            self.server_optimizer, server_lr=self.server_lr, momentum=self.server_momentum
+        )
 
     @model_validator(mode="before")
     @classmethod

@@ -7,6 +7,11 @@ should: *federated* = every round, every node starts from the global model, trai
 own model (nothing is averaged); *centralized* = one node that holds every training row. Every
 round each node starts a fresh Adam optimizer, as a federated client does per `fit`.
 
+The federated server may do more than average: given a `server` rule (`fl_engine.aggregation`,
+e.g. FedAvgM or FedAdam), the new global model is that rule applied to the round's start and the
+nodes' trained models (a server optimizer stepping along the averaged delta). Without one it is
+plain FedAvg.
+
 The loop also records which rows each node's minibatches actually drew, from the plans it hands
 the trainer, so tests can check that a factory's model never saw another factory's rows.
 """
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from fl_engine.aggregation import fedavg
+from fl_engine.aggregation import Aggregator, fedavg
 from fl_engine.local_training import epoch_plan
 
 # (params [n, n_params] updated in place, one plan [n, steps, batch] per local epoch)
@@ -52,8 +57,12 @@ def train_rounds(
     n_protocol_rows: int,
     average: bool,
     on_round: OnRound | None = None,
+    server: Aggregator | None = None,
 ) -> RoundsResult:
-    """`rounds` rounds of `local_epochs` epochs from `init` [n_params]; FedAvg when `average`."""
+    """`rounds` rounds of `local_epochs` epochs from `init` [n_params]; FedAvg when `average`, or
+    the `server` rule (fresh state expected: it is stepped once per round) when one is given."""
+    if server is not None and not average:
+        raise ValueError("a server rule needs average=True: local models are never aggregated")
     n = len(stage.sizes)
     params = init.unsqueeze(0).repeat(n, 1)  # [n, n_params]
     fed = torch.zeros(n, n_protocol_rows, dtype=torch.bool)
@@ -62,9 +71,14 @@ def train_rounds(
         plans = [epoch_plan(stage.sizes, batch_size, generator) for _ in range(local_epochs)]
         for plan in plans:
             _record(fed, stage.row_ids, plan)
-        stage.train(params, plans)
-        if average:
-            params[:] = fedavg(params, weights)
+        if server is None:
+            stage.train(params, plans)
+            if average:
+                params[:] = fedavg(params, weights)
+        else:
+            start = params[0].clone()  # the global model every node started the round from
+            stage.train(params, plans)
+            params[:] = server(start, params, weights).params
         if on_round is not None:
             on_round(r + 1, params)
     return RoundsResult(params, fed)

@@ -1,0 +1,266 @@
+"""Choosing the window model's federated settings on validation engines only.
+
+    python -m bench.selection [--publish] [--quick] [--out runs/bench]
+
+Two selection runs, each on a protocol's training engines alone (`fl_engine.validation`): the
+game's (the 320 training engines of FD001+FD003 at seed 0; 64 held out, the other 256 dealt to
+64 factories of 4) and the official FD001 split's (the 100 `train_FD001` units; 20 held out, 80
+dealt to 20 factories of 4). Neither reads a test engine or the `test_FD001` file.
+
+The grid, in two steps so it fits ~20 minutes on one core (one run to `ROUNDS[-1]` rounds is
+read at every round count of `ROUNDS`: no setting here decays its step, so the model after 50 of
+150 rounds is the model of a 50-round run):
+
+1. the server optimizer at the family's local step (Adam 3e-3, 1 local epoch): FedAvg, FedAvgM
+   (momentum 0.9) and FedAdam at a few server step sizes;
+2. with the best server optimizer of step 1: local Adam 1e-3 and 1e-2, and 2 local epochs.
+
+Each (setting, rounds) is scored by its federated model: on the game's validation engines the
+late-life RMSE (true RUL <= 50, the game's measure), on FD001's the capped RMSE at random
+truncation points (the official test units' measure). The choice minimizes the mean over the two
+protocols of score / best score of that protocol. The centralized model (20 epochs, as the game's)
+is scored too, for reference. Writes `selection.json` to `--out`, and with `--publish` to
+`bench/results/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from bench.record import RESULTS, machine, produced
+from fl_engine.data import Runs, load_runs, load_split, resolve_data_dir
+from fl_engine.factory_types import FactoryModelsConfig, ServerOptimizer
+from fl_engine.features import ProtocolData
+from fl_engine.model_families import family_of
+from fl_engine.validation import (
+    VALIDATION_FRACTION,
+    ValidationSet,
+    game_training_engines,
+    train_one_stage,
+    validation_protocol,
+)
+
+Json = dict[str, Any]
+SEED = 0
+ROUNDS = (50, 100, 150)
+QUICK_ROUNDS = (2, 4)
+ENGINES_PER_FACTORY = 4
+BASE_LR = 3e-3
+# what each protocol's choice rests on (the other measures are recorded too)
+CRITERION = {"game": "late_life_rmse", "fd001": "truncated_capped_rmse"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    server_optimizer: ServerOptimizer = "fedavg"
+    server_lr: float = 1.0
+    server_momentum: float = 0.9
+    lr: float = BASE_LR
+    local_epochs: int = 1
+
+    def label(self) -> str:
+        server = {
+            "fedavg": "fedavg",
+            "fedavgm": f"fedavgm(lr={self.server_lr:g}, m={self.server_momentum:g})",
+            "fedadam": f"fedadam(lr={self.server_lr:g})",
+        }[self.server_optimizer]
+        return f"{server}, adam {self.lr:g}, {self.local_epochs} ep"
+
+
+SERVERS = (
+    Setting(),
+    Setting("fedavgm", server_lr=1.0),
+    Setting("fedavgm", server_lr=0.3),
+    Setting("fedadam", server_lr=0.01),
+    Setting("fedadam", server_lr=0.03),
+    Setting("fedadam", server_lr=0.1),
+)
+QUICK_SERVERS = (Setting(), Setting("fedadam", server_lr=0.03))
+
+
+def local_variants(best: Setting) -> list[Setting]:
+    """Step 2: the best server optimizer with other local steps and epochs."""
+    return [
+        Setting(best.server_optimizer, best.server_lr, best.server_momentum, lr=1e-3),
+        Setting(best.server_optimizer, best.server_lr, best.server_momentum, lr=1e-2),
+        Setting(best.server_optimizer, best.server_lr, best.server_momentum, local_epochs=2),
+    ]
+
+
+@dataclass
+class Protocol:
+    """One selection run's data: the fit and validation engines, ready to train and score."""
+
+    name: Literal["game", "fd001"]
+    data: ProtocolData
+    validation: ValidationSet
+
+    def config(self, setting: Setting, rounds: int) -> FactoryModelsConfig:
+        return FactoryModelsConfig(
+            seed=SEED,
+            model="window",
+            n_nodes=len(self.data.train_engines) // ENGINES_PER_FACTORY,
+            rounds=rounds,
+            **asdict(setting),
+        )
+
+    def describe(self) -> Json:
+        ids = self.data.runs.engine_ids
+        return {
+            "fit_engines": len(self.data.train_engines),
+            "validation_engines": [ids[e] for e in self.data.test_engines],
+            "factories": len(self.data.train_engines) // ENGINES_PER_FACTORY,
+            "criterion": CRITERION[self.name],
+        }
+
+
+def protocols(data_dir: Path) -> list[Protocol]:
+    """The game's and FD001's selection runs; the test engines and test files are never loaded
+    into them (the game's pool is cut out of the protocol's runs before anything is computed)."""
+    game_runs = load_runs(data_dir)
+    pool = game_training_engines(game_runs.n_engines, 80, SEED)
+    fd001: Runs = load_split(data_dir, "FD001", "train")
+    return [
+        _protocol("game", validation_protocol(game_runs, pool, SEED, VALIDATION_FRACTION)),
+        _protocol("fd001", validation_protocol(fd001, np.arange(fd001.n_engines), SEED)),
+    ]
+
+
+def _protocol(name: Literal["game", "fd001"], data: ProtocolData) -> Protocol:
+    family = family_of("window", {"n_features": data.n_features})
+    return Protocol(name, data, ValidationSet(data, family, SEED))
+
+
+def run_setting(protocol: Protocol, setting: Setting, rounds: tuple[int, ...]) -> Json:
+    """Train the federated model to rounds[-1] rounds; its validation scores at each of `rounds`."""
+    data = protocol.data
+    family = family_of("window", {"n_features": data.n_features})
+    target = family.target_scale(data)
+    scores: dict[int, Json] = {}
+
+    def on_round(done: int, params: torch.Tensor) -> None:
+        if done in rounds:
+            scores[done] = asdict(protocol.validation.scores(params[:1], target)[0])
+
+    start = time.perf_counter()
+    train_one_stage(data, family, protocol.config(setting, rounds[-1]), "federated", on_round)
+    return {
+        "setting": asdict(setting),
+        "label": setting.label(),
+        "by_rounds": {str(r): scores[r] for r in rounds},
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def run_centralized(protocol: Protocol, lr: float) -> Json:
+    data = protocol.data
+    family = family_of("window", {"n_features": data.n_features})
+    cfg = protocol.config(Setting(lr=lr), ROUNDS[-1])
+    result = train_one_stage(data, family, cfg, "centralized")
+    score = protocol.validation.scores(result.params[:1], family.target_scale(data))[0]
+    return {"lr": lr, "epochs": cfg.centralized_epochs, **asdict(score)}
+
+
+def choose(results: dict[str, list[Json]]) -> Json:
+    """The (setting, rounds) with the least mean over protocols of score / protocol's best."""
+    candidates: dict[tuple[str, str], list[float]] = {}
+    for name, runs in results.items():
+        metric = CRITERION[name]
+        values = {(r["label"], k): s[metric] for r in runs for k, s in r["by_rounds"].items()}
+        best = min(values.values())
+        for key, value in values.items():
+            candidates.setdefault(key, []).append(value / best)
+    n = len(results)
+    relative = {k: float(np.mean(v)) for k, v in candidates.items() if len(v) == n}
+    label, rounds = min(relative, key=lambda k: relative[k])
+    setting = next(r["setting"] for r in results["fd001"] if r["label"] == label)
+    ranking = sorted(relative.items(), key=lambda kv: kv[1])
+    return {
+        "label": label,
+        "rounds": int(rounds),
+        "setting": setting,
+        "relative_score": relative[(label, rounds)],
+        "ranking": [{"label": k[0], "rounds": int(k[1]), "relative": v} for k, v in ranking],
+    }
+
+
+def select(quick: bool, log: Callable[[str], None] = print) -> Json:
+    torch.set_num_threads(1)
+    rounds = QUICK_ROUNDS if quick else ROUNDS
+    start = time.perf_counter()
+    runs = protocols(resolve_data_dir())
+    results: dict[str, list[Json]] = {p.name: [] for p in runs}
+
+    def run_all(settings: list[Setting]) -> None:
+        for setting in settings:
+            for p in runs:
+                if any(r["label"] == setting.label() for r in results[p.name]):
+                    continue
+                r = run_setting(p, setting, rounds)
+                results[p.name].append(r)
+                s = r["by_rounds"][str(rounds[-1])]
+                log(
+                    f"{p.name:6} {r['label']:38} {r['seconds']:5.0f} s  "
+                    + "  ".join(
+                        f"{k}: {v[CRITERION[p.name]]:.2f}" for k, v in r["by_rounds"].items()
+                    )
+                    + f"  (capped {s['capped_rmse']:.2f})"
+                )
+
+    run_all(list(QUICK_SERVERS if quick else SERVERS))
+    first = choose(results)
+    best = Setting(**first["setting"])
+    log(f"step 1: {first['label']} at {first['rounds']} rounds")
+    if not quick:
+        run_all(local_variants(best))
+    chosen = choose(results)
+    log(f"chosen: {chosen['label']} at {chosen['rounds']} rounds")
+    lrs = sorted({BASE_LR, chosen["setting"]["lr"]})
+    centralized = {p.name: [run_centralized(p, lr) for lr in lrs] for p in runs}
+    return {
+        "purpose": "the window model's federated settings, chosen on validation engines only",
+        "seed": SEED,
+        "rounds_read": list(rounds),
+        "validation_fraction": VALIDATION_FRACTION,
+        "protocols": {p.name: p.describe() for p in runs},
+        "results": results,
+        "step1_choice": first,
+        "chosen": chosen,
+        "centralized": centralized,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a dry run: 2 settings, 4 rounds")
+    parser.add_argument("--publish", action="store_true", help="also write bench/results/")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench"))
+    args = parser.parse_args()
+    if args.publish and args.quick:
+        parser.error("--publish needs the full grid (no --quick)")
+    result = select(args.quick)
+    command = " ".join(
+        [
+            "python -m bench.selection",
+            *(a for a in ("--quick", "--publish") if getattr(args, a[2:])),
+        ]
+    )
+    doc = {"produced": {**produced(), "command": command}, "machine": machine(), **result}
+    for folder in [args.out] + ([RESULTS] if args.publish else []):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "selection.json").write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {folder / 'selection.json'}")
+
+
+if __name__ == "__main__":
+    main()
