@@ -80,6 +80,7 @@ SERVERS = (
     Setting(),
     Setting("fedavgm", server_lr=1.0),
     Setting("fedavgm", server_lr=0.3),
+    Setting("fedavgm", server_lr=0.1),  # Hsu et al.'s effective step server_lr / (1 - m) = 1
     Setting("fedadam", server_lr=0.01),
     Setting("fedadam", server_lr=0.03),
     Setting("fedadam", server_lr=0.1),
@@ -182,7 +183,7 @@ def choose(results: dict[str, list[Json]]) -> Json:
     n = len(results)
     relative = {k: float(np.mean(v)) for k, v in candidates.items() if len(v) == n}
     label, rounds = min(relative, key=lambda k: relative[k])
-    setting = next(r["setting"] for r in results["fd001"] if r["label"] == label)
+    setting = next(r["setting"] for rs in results.values() for r in rs if r["label"] == label)
     ranking = sorted(relative.items(), key=lambda kv: kv[1])
     return {
         "label": label,
