@@ -110,9 +110,9 @@ def test_train_one_stage_is_train_stages(runs: Runs) -> None:
 def _selection(runs: Runs) -> tuple[list[dict[str, object]], dict[str, object]]:
     """Two settings, one round each, on the game's validation engines."""
     pool = game_training_engines(runs.n_engines, 80, SEED)
-    game = _protocol("game", validation_protocol(runs, pool, SEED))
+    game = _protocol("game", SEED, validation_protocol(runs, pool, SEED))
     settings = [Setting(), Setting("fedadam", server_lr=0.03)]
-    results = {game.name: [run_setting(game, s, FEW) for s in settings]}
+    results = {game.key: [run_setting(game, s, FEW) for s in settings]}
     scores = [r["by_rounds"] for rs in results.values() for r in rs]
     return scores, choose(results)
 
