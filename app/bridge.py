@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rich.console import Console
 
-from app.game.engines import EngineTrace, GameModels
+from app.game.engines import EngineTrace, GameModels, Margins
 from app.reporting import stage_progress
-from fl_engine.artifacts import ArtifactError
+from fl_engine.artifacts import ArtifactError, OutdatedArtifactError
 from fl_engine.data import SIGNAL_COLUMNS, Runs, load_runs, resolve_data_dir
 from fl_engine.factory_models import (
     FactoryModels,
@@ -39,9 +39,10 @@ MODEL_FAMILIES = ("window", "ff09")
 SHIPPED_MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
 
-def models_dir(artifacts_dir: Path, model: str, seed: int) -> Path:
-    """Where the factory models of one family and seed are cached."""
-    return Path(artifacts_dir) / f"game-{model}-seed-{seed}"
+def models_dir(artifacts_dir: Path, model: str, seed: int, calibration: str = "in-sample") -> Path:
+    """Where the factory models of one family, seed and calibration method are cached."""
+    suffix = "" if calibration == "in-sample" else f"-{calibration}"
+    return Path(artifacts_dir) / f"game-{model}-seed-{seed}{suffix}"
 
 
 def ensure_factory_models(
@@ -51,9 +52,11 @@ def ensure_factory_models(
     model: str,
     console: Console | None = None,
     shipped_dir: Path | None = SHIPPED_MODELS_DIR,
+    calibration: str = "in-sample",
 ) -> FactoryModels:
-    """The factory models of (`model`, `seed`): cached under `artifacts_dir`, else the shipped
-    ones if they were made from exactly this data and configuration, else trained once and cached.
+    """The factory models of (`model`, `seed`, `calibration`): cached under `artifacts_dir`, else
+    the shipped ones if they were made from exactly this data and configuration, else trained once
+    and cached (also over a cache an older version wrote).
     """
     if model not in MODEL_FAMILIES:
         raise ValueError(f"unknown model family {model!r}; expected one of {MODEL_FAMILIES}")
@@ -61,19 +64,19 @@ def ensure_factory_models(
     if artifacts_dir.exists() and not artifacts_dir.is_dir():
         # else a file there would be silently ignored (shipped models) or fail half-way (training)
         raise ArtifactError(f"the artifacts directory {artifacts_dir} is a file, not a directory")
-    folder = models_dir(artifacts_dir, model, seed)
-    if folder.exists():
-        return load_factory_models(folder)
+    folder = models_dir(artifacts_dir, model, seed, calibration)
     console = console or Console()
-    shipped = shipped_models(shipped_dir, runs, model, seed, console)
+    why = f"no {model} game models for seed {seed} in {folder}"
+    if folder.exists():
+        try:
+            return load_factory_models(folder)
+        except OutdatedArtifactError as exc:
+            why = str(exc)
+    config = FactoryModelsConfig(seed=seed, model=model, calibration=calibration)
+    shipped = shipped_models(shipped_dir, runs, config, console)
     if shipped is not None:
         return shipped
-    console.print(
-        f"no {model} game models for seed {seed} in {folder}: training them now, "
-        "cached for next time",
-        highlight=False,
-    )
-    config = FactoryModelsConfig(seed=seed, model=model)
+    console.print(f"{why}: training them now, cached for next time", highlight=False)
     with stage_progress(console) as progress:
         trained = train_factory_models(runs, config, progress)
     save_factory_models(trained, folder)
@@ -81,9 +84,9 @@ def ensure_factory_models(
 
 
 def shipped_models(
-    shipped_dir: Path | None, runs: Runs, model: str, seed: int, console: Console
+    shipped_dir: Path | None, runs: Runs, config: FactoryModelsConfig, console: Console
 ) -> FactoryModels | None:
-    """The shipped models of (`model`, `seed`), or None where there are none or they do not fit.
+    """The shipped models of `config`, or None where there are none or they do not fit.
 
     They fit only the data they were trained on (`data_fingerprint`: with --data-dir at other
     C-MAPSS files, even with the same engine ids, the split and every model would differ) and
@@ -91,7 +94,8 @@ def shipped_models(
     """
     if shipped_dir is None:
         return None
-    folder = models_dir(shipped_dir, model, seed)
+    model, seed = config.model, config.seed
+    folder = models_dir(shipped_dir, model, seed, config.calibration)
     if not folder.is_dir():
         return None
     try:
@@ -103,7 +107,7 @@ def shipped_models(
     engines = [*models.test_engines, *(e for node in models.node_engines for e in node)]
     if (
         models.metrics.get("data_fingerprint") != data_fingerprint(runs)
-        or models.config != FactoryModelsConfig(seed=seed, model=model)
+        or models.config != config
         or not known.issuperset(engines)
     ):
         console.print(
@@ -129,6 +133,7 @@ def build_traces(runs: Runs, models: FactoryModels) -> list[EngineTrace]:
     replayable = [e for e in models.test_engines if runs.run_to_failure[index[e]]]
     columns = [SIGNAL_COLUMNS.index(n) for n in models.features.names]
     engine_rows = runs.engine_rows()
+    margins = margins_of(models)
     return [
         EngineTrace(
             engine_id=p.engine_id,
@@ -136,9 +141,20 @@ def build_traces(runs: Runs, models: FactoryModels) -> list[EngineTrace]:
             local_rul=p.local,
             federated_rul=p.federated,
             centralized_rul=p.centralized,
+            margins=margins,
         )
         for p in models.predict(runs, replayable)
     ]
+
+
+def margins_of(models: FactoryModels) -> Margins:
+    """The game's view of the models' calibration: one margin per model (per factory for local)."""
+    c = models.calibration
+    return Margins(
+        federated=c.federated.margin,
+        centralized=c.centralized.margin,
+        local=np.array([m.margin for m in c.local]),
+    )
 
 
 def naive_rmse(runs: Runs, models: FactoryModels) -> float:
@@ -154,8 +170,9 @@ def naive_rmse(runs: Runs, models: FactoryModels) -> float:
     return rmse(prediction, runs.rul[rows])
 
 
-def panel_metrics(runs: Runs, models: FactoryModels) -> dict[str, Any]:
-    """The engine's test metrics as the dashboard's model panel and /api/models read them."""
+def panel_metrics(runs: Runs, models: FactoryModels, decision: str) -> dict[str, Any]:
+    """The engine's test metrics as the dashboard's model panel and /api/models read them, with
+    each model's calibration under the game's `decision`."""
     m = models.metrics
     local_rmse, local_late = m["rmse"]["local"], m["late_life_rmse"]["local"]
     return {
@@ -168,6 +185,7 @@ def panel_metrics(runs: Runs, models: FactoryModels) -> dict[str, Any]:
         "federated_late_life_rmse": m["late_life_rmse"]["federated"],
         "local_late_life_rmse": float(np.median(local_late)),
         "federated_curve": m.get("federated_curve", []),
+        "calibration": models.calibration.to_json(decision),
         "factories": [
             {"node": node, "rmse": r, "late_life_rmse": late}
             for node, (r, late) in enumerate(zip(local_rmse, local_late, strict=True))
@@ -176,19 +194,35 @@ def panel_metrics(runs: Runs, models: FactoryModels) -> dict[str, Any]:
 
 
 def game_models_for(
-    runs: Runs, artifacts_dir: Path, seed: int, model: str, console: Console | None = None
+    runs: Runs,
+    artifacts_dir: Path,
+    seed: int,
+    model: str,
+    console: Console | None = None,
+    *,
+    calibration: str = "in-sample",
+    decision: str = "calibrated",
 ) -> GameModels:
     """The game's engines and models of one training seed and family, trained once and cached."""
-    models = ensure_factory_models(artifacts_dir, runs, seed, model, console)
+    models = ensure_factory_models(
+        artifacts_dir, runs, seed, model, console, calibration=calibration
+    )
     return GameModels(
         traces=build_traces(runs, models),
         model=model,
         feature_names=list(models.features.names),
-        metrics=panel_metrics(runs, models),
+        metrics=panel_metrics(runs, models, decision),
     )
 
 
 def load_game_models(settings: Settings) -> GameModels:
     """The held-out engines with every model's predictions, for the server's settings."""
     runs = load_runs(resolve_data_dir(settings.data_dir))
-    return game_models_for(runs, settings.artifacts_dir, settings.seed, settings.model)
+    return game_models_for(
+        runs,
+        settings.artifacts_dir,
+        settings.seed,
+        settings.model,
+        calibration=settings.calibration,
+        decision=settings.game.decision,
+    )

@@ -26,6 +26,10 @@ class ArtifactError(ValueError):
     """An artifacts directory is missing a file or holds a damaged one; the message names it."""
 
 
+class OutdatedArtifactError(ArtifactError):
+    """Files written by an older version of the project: fine to train again over them."""
+
+
 def metrics_of(result: ExperimentResult) -> dict[str, Any]:
     data, cfg = result.data, result.config
     ids = data.runs.engine_ids

@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from fl_engine.artifacts import ArtifactError
+from fl_engine.artifacts import ArtifactError, OutdatedArtifactError
 from fl_engine.data import SIGNAL_COLUMNS
-from fl_engine.factory_training import FORMAT
+from fl_engine.factory_calibration import FactoryCalibration
+from fl_engine.factory_training import FORMAT, OLDER_FORMATS
 from fl_engine.factory_types import FactoryModels, FactoryModelsConfig, FeatureScaling
 from fl_engine.model_families import Family, TargetScale, family_of
 
@@ -88,6 +89,20 @@ class _Scores(_Strict):
     local: list[float]  # one per factory
 
 
+class _Calibration(_Strict):
+    level: float = Field(gt=0, lt=1)
+    window: float = Field(ge=0)
+    margin: float
+    method: str
+    rows: int = Field(ge=1)
+
+
+class _Calibrations(_Strict):
+    centralized: _Calibration
+    federated: _Calibration
+    local: list[_Calibration]  # one per factory
+
+
 class _Metrics(_Strict):
     """The part of the metrics that start-up reads (`app.bridge.panel_metrics`, `family_of`)."""
 
@@ -97,6 +112,7 @@ class _Metrics(_Strict):
     late_life_rmse: _Scores
     capped_rmse: _Scores
     federated_curve: list[float] = []
+    calibration: _Calibrations
     data_fingerprint: dict[str, Any] | None = None  # absent in files from before it existed
 
 
@@ -128,6 +144,11 @@ def _check(doc: _Doc, cfg: FactoryModelsConfig) -> None:
         raise ValueError("features.std must be positive")
     if len(doc.node_engines) != cfg.n_nodes:
         raise ValueError(f"{len(doc.node_engines)} factories' engines for {cfg.n_nodes}")
+    if len(doc.metrics.calibration.local) != cfg.n_nodes:
+        raise ValueError(
+            f"metrics.calibration.local has {len(doc.metrics.calibration.local)} margins for "
+            f"{cfg.n_nodes}"
+        )
     for measure in ("rmse", "late_life_rmse", "capped_rmse"):
         local = getattr(doc.metrics, measure).local
         if len(local) != cfg.n_nodes:
@@ -150,6 +171,11 @@ def _read_json(
         raise ArtifactError(f"{damaged} ({exc!r})") from exc
     if not isinstance(raw, dict):
         raise ArtifactError(f"{damaged} (a JSON {type(raw).__name__}, not an object)")
+    if raw.get("format") in OLDER_FORMATS:
+        raise OutdatedArtifactError(
+            f"{path} was written by an older version (format {raw.get('format')!r}); "
+            "these models have to be trained again"
+        )
     if raw.get("format") != FORMAT:
         raise ArtifactError(f"{damaged} (format {raw.get('format')!r}, expected {FORMAT!r})")
     try:
@@ -215,4 +241,5 @@ def load_factory_models(out_dir: Path) -> FactoryModels:
         features=features,
         target=target,
         params=params,
+        calibration=FactoryCalibration.from_json(doc["metrics"]["calibration"]),
     )

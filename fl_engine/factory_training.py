@@ -28,6 +28,13 @@ from torch import Tensor
 
 from fl_engine.arrays import FloatArray, IndexArray
 from fl_engine.data import Runs
+from fl_engine.factory_calibration import (
+    CROSS_FIT_FOLDS,
+    FactoryCalibration,
+    ResidualCounts,
+    cross_fit_folds,
+    residual_counts,
+)
 from fl_engine.factory_types import (
     FactoryModels,
     FactoryModelsConfig,
@@ -44,7 +51,10 @@ from fl_engine.threads import torch_threads
 from fl_engine.window import RUL_CAP
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-FORMAT = "turbofan-tycoon/factory-models/1"
+FORMAT = "turbofan-tycoon/factory-models/2"  # 2: every model carries its calibration
+OLDER_FORMATS = ("turbofan-tycoon/factory-models/1",)
+# metrics.json states the calibrated decision; the game's setting may choose raw (`/api/models`).
+DECISION_OF_RECORD = "calibrated"
 
 
 class _TestSet:
@@ -121,16 +131,23 @@ def train_stages(
     tick: Progress,
     seconds: dict[str, float],
     after_round: Callable[[str, Tensor], None] | None = None,
+    holdout: list[IndexArray] | None = None,
 ) -> TrainedStages:
     """Centralized, federated over every factory, and every factory alone, from one seeded start.
 
     Shared by the game's models and `benchmark`, so both deal engines, seed minibatches and count
     epochs the same way. `after_round(stage, params)` runs after each round, before `tick`. Only
-    the federated stage uses `cfg.server_optimizer`."""
+    the federated stage uses `cfg.server_optimizer`. `holdout[i]`: engines factory i leaves out of
+    every stage (a cross-fit fold); the deal and the seeds stay those of the full run."""
     target = family.target_scale(data)
     rng = np.random.default_rng(cfg.seed)
     partition = iid(data.train_engines, data.engine_groups(), cfg.n_nodes, rng)
-    node_rows: list[IndexArray] = [data.rows_of(p) for p in partition]
+    kept = (
+        partition
+        if holdout is None
+        else [np.setdiff1d(p, h) for p, h in zip(partition, holdout, strict=True)]
+    )
+    node_rows: list[IndexArray] = [data.rows_of(p) for p in kept]
     init = family.initial_params(cfg.seed)
     adam = AdamConfig(lr=cfg.lr)
     pooled, nodes = family.stages(data, target.encode(data.runs.rul), node_rows, adam, cfg.trainer)
@@ -215,6 +232,8 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
     }
     seconds["evaluate"] = time.perf_counter() - t
     tick("evaluate", 1, 1)
+    calibration = _calibrate(data, family, cfg, params, partition, tick, seconds)
+
     seconds["total"] = time.perf_counter() - start
     ids = runs.engine_ids
     node_engines = [[ids[e] for e in part] for part in partition]
@@ -237,6 +256,7 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
             )
         ),
         **curves,  # federated_curve, federated_late_life_curve, centralized_curve, ...
+        "calibration": calibration.to_json(DECISION_OF_RECORD),
         "late_life_rul": LATE_LIFE_RUL,
         "rul_cap_of_capped_rmse": RUL_CAP,
         "trained_on": {
@@ -263,4 +283,42 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
         features=FeatureScaling(data.feature_names, data.feature_mean, data.feature_std),
         target=target,
         params=params,
+        calibration=calibration,
     )
+
+
+def _calibrate(
+    data: ProtocolData,
+    family: Family,
+    cfg: FactoryModelsConfig,
+    params: dict[str, Tensor],
+    partition: list[IndexArray],
+    tick: Progress,
+    seconds: dict[str, float],
+) -> FactoryCalibration:
+    """Every model's margin (`fl_engine.factory_calibration`), on training engines only."""
+    spec = cfg.calibration_spec
+    if cfg.calibration == "in-sample":
+        t = time.perf_counter()
+        counts = residual_counts(data, family, family.target_scale(data), params, partition, spec)
+        seconds["calibrate"] = time.perf_counter() - t
+        return counts.calibration(spec, cfg.calibration)
+    total: ResidualCounts | None = None
+    for k, held in enumerate(cross_fit_folds(partition)):
+        prefix = f"cross-fit {k + 1}/{CROSS_FIT_FOLDS}: "
+
+        def fold_tick(stage: str, done: int, of: int, prefix: str = prefix) -> None:
+            tick(prefix + stage, done, of)
+
+        fold_seconds: dict[str, float] = {}
+        fold = train_stages(data, family, cfg, fold_tick, fold_seconds, holdout=held)
+        blind = {
+            "centralized": fold.centralized.params[0],
+            "federated": fold.federated.params[0],
+            "local": fold.local.params,
+        }
+        counts = residual_counts(data, family, fold.target, blind, held, spec)
+        total = counts if total is None else total + counts
+        seconds[f"cross_fit_{k + 1}"] = sum(fold_seconds.values())
+    assert total is not None  # CROSS_FIT_FOLDS >= 1
+    return total.calibration(spec, cfg.calibration)

@@ -20,7 +20,9 @@ from torch import Tensor
 
 from fl_engine.aggregation import Aggregator, make_aggregator
 from fl_engine.arrays import FloatArray, IndexArray
+from fl_engine.calibration import DEFAULT_LEVEL, DEFAULT_WINDOW, CalibrationMethod, CalibrationSpec
 from fl_engine.data import SIGNAL_COLUMNS, Runs
+from fl_engine.factory_calibration import FactoryCalibration
 from fl_engine.model_families import Family, TargetScale
 from fl_engine.threads import torch_threads
 
@@ -79,6 +81,16 @@ class FactoryModelsConfig(BaseModel):
         "is flat from ~20 epochs on",
     )
     trainer: Literal["vectorized", "loop"] = "vectorized"
+    calibration: CalibrationMethod = Field(
+        default="in-sample",
+        description="how every model's margin is measured on the training engines: on the "
+        "models themselves (in-sample) or on models that never saw the calibration engines "
+        "(cross-fit: 2 folds, 3x the training)",
+    )
+    calibration_level: float = Field(default=DEFAULT_LEVEL, gt=0, lt=1)
+    calibration_window: float = Field(
+        default=DEFAULT_WINDOW, ge=0, description="residuals of cycles whose true RUL <= this"
+    )
     server_optimizer: ServerOptimizer = Field(
         default="fedavg",
         description="the federated stage's server step on the averaged delta: plain FedAvg, "
@@ -86,6 +98,10 @@ class FactoryModelsConfig(BaseModel):
     )
     server_lr: float = Field(default=1.0, gt=0, description="server step size (fedavgm, fedadam)")
     server_momentum: float = Field(default=0.9, ge=0, lt=1, description="fedavgm's momentum")
+
+    @property
+    def calibration_spec(self) -> CalibrationSpec:
+        return CalibrationSpec(self.calibration_level, self.calibration_window)
 
     def server_rule(self) -> Aggregator | None:
         """A fresh server rule for one federated run; None: plain FedAvg (`rounds.train_rounds`)."""
@@ -149,6 +165,7 @@ class FactoryModels:
     features: FeatureScaling
     target: TargetScale
     params: dict[str, Tensor]  # "centralized" [P], "federated" [P], "local" [nodes, P]
+    calibration: FactoryCalibration  # every model's margin, from training engines only
 
     def predict(
         self, runs: Runs, engine_ids: list[str], *, threads: int | None = 1

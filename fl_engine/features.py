@@ -1,7 +1,7 @@
 """The FF09 protocol data: engine split, the 16 informative features, standardization.
 
-Features and target are standardized with statistics of the training engines only, so nothing
-about the test engines leaks into training.
+Features are chosen, and they and the target standardized, with the training engines only, so
+nothing about the test engines leaks into training.
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ def model_inputs(runs: Runs, columns: list[int], cycle_input: bool) -> FloatArra
 def prepare_protocol(
     runs: Runs, seed: int, n_test: int = 80, cycle_input: bool = False
 ) -> ProtocolData:
-    columns = informative_columns(runs.signals)
     train, test = split_engines(runs.n_engines, n_test, seed)
     engine_rows = runs.engine_rows()
     train_rows = np.concatenate([engine_rows[e] for e in train])
+    columns = informative_columns(runs.signals[train_rows])  # chosen on training engines only
     raw = model_inputs(runs, columns, cycle_input)
     mean, std = raw[train_rows].mean(0), raw[train_rows].std(0)
     std = np.where(std > 0, std, 1.0)

@@ -121,7 +121,10 @@ def window_models(runs: Runs, game_artifacts_dir: Path, training: Training[Any])
 
     folder = models_dir(game_artifacts_dir, "window", 0)
     quiet = Console(file=io.StringIO())
-    if shipped_models(SHIPPED_MODELS_DIR, runs, "window", 0, quiet) is not None:
+    if (
+        shipped_models(SHIPPED_MODELS_DIR, runs, FactoryModelsConfig(seed=0, model="window"), quiet)
+        is not None
+    ):
         shutil.copytree(models_dir(SHIPPED_MODELS_DIR, "window", 0), folder)
         return load_factory_models(folder)
     models = training(

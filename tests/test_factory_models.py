@@ -135,8 +135,15 @@ def test_the_reference_loop_trains_the_same_factory_models(runs: Runs) -> None:
     cfg = FactoryModelsConfig(model="window", rounds=1, centralized_epochs=1)
     vectorized = train_factory_models(runs, cfg)
     loop = train_factory_models(runs, cfg.model_copy(update={"trainer": "loop"}))
+    # The pooled model takes ~117 Adam steps of batch 512 in this one epoch: float sums taken in
+    # another order differ by ~1e-7 a step, and Adam's division by sqrt(v) lifts that to ~7e-4 on
+    # some CPUs (AVX2 kernels); nodes take ~6 steps each and agree to ~1e-4 (the federated
+    # average to ~1e-6).
+    tolerance = {"centralized": 2e-3, "federated": 1e-5, "local": 3e-4}
     for name in ("centralized", "federated", "local"):
-        torch.testing.assert_close(loop.params[name], vectorized.params[name], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            loop.params[name], vectorized.params[name], atol=tolerance[name], rtol=1e-4
+        )
 
 
 def test_predictions_are_the_scored_ones(models: FactoryModels, runs: Runs) -> None:
@@ -261,6 +268,7 @@ def test_damaged_or_mismatched_files_get_a_clear_error(
     doc["config"]["n_nodes"], doc["node_engines"] = 40, doc["node_engines"][:40]
     for measure in ("rmse", "late_life_rmse", "capped_rmse"):  # a JSON file consistent in itself
         doc["metrics"][measure]["local"] = doc["metrics"][measure]["local"][:40]
+    doc["metrics"]["calibration"]["local"] = doc["metrics"]["calibration"]["local"][:40]
     (d / "factory_models.json").write_text(json.dumps(doc))
     with pytest.raises(ArtifactError, match=r"does not match.*local.*shape"):
         load_factory_models(d)

@@ -22,8 +22,12 @@ POLICIES = ("corrective", "preventative", "local", "federated", "oracle")
 
 def _fates(pool: list[EngineTrace], settings: GameSettings) -> Fates:
     lengths = engine_lengths(pool)
+    margins = [pool[0].margin(m, settings.decision) for m in ("local", "federated")]
     models = predictive_fates(
-        [np.stack([t.local_rul[0], t.federated_rul]) for t in pool], lengths, settings.rul_threshold
+        [np.stack([t.local_rul[0], t.federated_rul]) for t in pool],
+        lengths,
+        settings.rul_threshold,
+        np.array(margins),
     )
     parts = {
         p: baseline_fates(p, lengths, settings) for p in ("corrective", "preventative", "oracle")
@@ -63,9 +67,10 @@ def test_fleet_equals_the_step_function(
         assert fleet.failures[i] == ref.failures, ref.policy
 
 
-def test_fleet_on_the_real_held_out_engines(game_models) -> None:
+@pytest.mark.parametrize("decision", ["calibrated", "raw"])
+def test_fleet_on_the_real_held_out_engines(game_models, decision: str) -> None:
     pool = list(game_models.traces)
-    settings = GameSettings()
+    settings = GameSettings(decision=decision)
     reference = compare_policies(pool, settings, seed=5, n_ticks=4000, policies=POLICIES)
     fleet = simulate_fleet(_fates(pool, settings), settings, 5, 4000)
     assert [r.profit for r in reference] == pytest.approx(list(fleet.profit))

@@ -164,7 +164,12 @@ def test_other_settings_or_damaged_shipped_files_train_too(
     doc["config"]["rounds"] = 50  # not what training would use now
     (folder / "factory_models.json").write_text(json.dumps(doc))
     console = _console()
-    assert shipped_models(shipped_dir, embedded_runs, "window", 0, console) is None
+    assert (
+        shipped_models(
+            shipped_dir, embedded_runs, FactoryModelsConfig(seed=0, model="window"), console
+        )
+        is None
+    )
     assert "other data or settings" in _said(console)
     (folder / "factory_models.json").write_text("{damaged")
     console = _console()

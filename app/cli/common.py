@@ -27,6 +27,32 @@ DataDirOption = Annotated[
 ]
 
 
+DECISIONS = ("calibrated", "raw")
+CALIBRATIONS = ("in-sample", "cross-fit")
+DecisionOption = Annotated[
+    str | None,
+    typer.Option(
+        help="how predictive strategies read a model: calibrated (maintain when prediction - "
+        "margin < 10, the model's 90% late-life over-prediction on its training engines) or raw "
+        "(FF09: prediction < 10) [default: calibrated or $TYCOON_GAME__DECISION]",
+    ),
+]
+CalibrationOption = Annotated[
+    str | None,
+    typer.Option(
+        help="how the margins are measured: in-sample (on the models themselves) or cross-fit "
+        "(on models that never saw the calibration engines; 3x the training) "
+        "[default: in-sample or $TYCOON_CALIBRATION]",
+    ),
+]
+
+
+def check_choice(flag: str, value: str | None, choices: tuple[str, ...]) -> None:
+    """One line naming the flag and its choices when `value` is not one of them."""
+    if value is not None and value not in choices:
+        fail(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+
+
 def fail(message: str) -> NoReturn:
     """One line on stderr and exit code 2; the message is shown as written (`[flower]` stays)."""
     from rich.markup import escape

@@ -8,7 +8,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.common import DataDirOption, app, console, fail, parse_seeds
+from app.cli.common import (
+    CALIBRATIONS,
+    DECISIONS,
+    CalibrationOption,
+    DataDirOption,
+    DecisionOption,
+    app,
+    check_choice,
+    console,
+    fail,
+    parse_seeds,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -28,6 +39,8 @@ def compare(
     artifacts: Annotated[
         Path, typer.Option(help="trained game models, trained and cached here if missing")
     ] = Path("artifacts"),
+    decision: DecisionOption = None,
+    calibration: CalibrationOption = None,
 ) -> None:
     """Every factory's local model against federated, centralized and the baselines, per seed.
 
@@ -41,6 +54,10 @@ def compare(
     from fl_engine.artifacts import ArtifactError
     from fl_engine.data import DataError, load_runs, resolve_data_dir
 
+    check_choice("--decision", decision, DECISIONS)
+    check_choice("--calibration", calibration, CALIBRATIONS)
+    settings = GameSettings.model_validate({"decision": decision or "calibrated"})
+    method = calibration or "in-sample"
     seed_list = parse_seeds(seeds)
     if model not in MODEL_FAMILIES:
         fail(f"unknown model {model!r}; expected one of: {', '.join(MODEL_FAMILIES)}")
@@ -53,17 +70,31 @@ def compare(
     results = []
     for seed in seed_list:
         try:
-            models = game_models_for(runs, artifacts, seed, model, console)
+            models = game_models_for(
+                runs,
+                artifacts,
+                seed,
+                model,
+                console,
+                calibration=method,
+                decision=settings.decision,
+            )
         except (ArtifactError, DataError, ValueError) as exc:
             fail(str(exc))
-        results.append(compare_seed(models.traces, GameSettings(), seed, ticks))
+        results.append(compare_seed(models.traces, settings, seed, ticks))
         console.print(f"seed {seed}: compared {len(models.traces)} engines", highlight=False)
     summary = summarize(results)
     console.print(_table(summary, ticks, model))
     console.print(_sentence(summary), highlight=False)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        data = {"model": model, "ticks": ticks, **summary.to_json()}
+        data = {
+            "model": model,
+            "ticks": ticks,
+            "decision": settings.decision,
+            "calibration": method,
+            **summary.to_json(),
+        }
         json_out.write_text(json.dumps(data, indent=1))
         console.print(f"wrote {json_out}")
 

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.cli.common import DataDirOption, app, console, fail
+from app.cli.common import (
+    DECISIONS,
+    DataDirOption,
+    DecisionOption,
+    app,
+    check_choice,
+    console,
+    fail,
+)
 from app.cli.lab_output import cycles, personalization_table, round_printer
 
 if TYPE_CHECKING:
@@ -113,6 +121,7 @@ def lab(
         Path | None,
         typer.Option("--json", help="write {config, rounds, final} as JSON to this file"),
     ] = None,
+    decision: DecisionOption = None,
 ) -> None:
     """Train a federation live: one line per round, then its RMSE and profit as % of the oracle.
 
@@ -123,10 +132,11 @@ def lab(
         fail(f"--json {json_out} is a directory; give a file name such as {json_out}/lab.json")
     if attackers > 0 and attack is None:
         fail(f"--attackers {attackers} needs --attack, one of {', '.join(ATTACKS)}")
-    flags = {k: v for k, v in params.items() if k not in ("data_dir", "json_out")}
+    check_choice("--decision", decision, DECISIONS)
+    flags = {k: v for k, v in params.items() if k not in ("data_dir", "json_out", "decision")}
     flags["attack"] = attack or "none"
     config = lab_config(flags)
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, decision)
 
     from fl_engine.data import DataError, load_runs, resolve_data_dir
     from fl_engine.lab import new_lab_run
@@ -183,14 +193,19 @@ def config_error(exc: Any, flags: dict[str, Any]) -> str:
     return "; ".join(problems) or str(exc)
 
 
-def _settings(data_dir: Path | None) -> Settings:
-    """The default game settings ($TYCOON_* apply), reading the data the lab trains on."""
+def _settings(data_dir: Path | None, decision: str | None = None) -> Settings:
+    """The default game settings ($TYCOON_* apply; `--decision` over them), reading the data the
+    lab trains on."""
     from pydantic import ValidationError
 
     from app.web.settings import Settings
 
     try:
-        return Settings(data_dir=data_dir) if data_dir is not None else Settings()
+        settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+        if decision is None:
+            return settings
+        game = settings.game.model_validate({**settings.game.model_dump(), "decision": decision})
+        return settings.model_copy(update={"game": game})
     except ValidationError as exc:
         fail(f"the game settings ($TYCOON_*) are invalid: {exc.errors()[0]['msg']}")
 
@@ -248,6 +263,7 @@ def _deploy(run: LabRun | FlowerLabRun, runs: Any, settings: Settings) -> dict[s
         console.print(f"not deployed into the game: {exc}", highlight=False, soft_wrap=True)
         return final
     final["percent_of_oracle"] = float(percent_of_oracle(deployed, settings.game))
+    final["calibration"] = run.calibration().to_json(settings.game.decision)
     return final
 
 

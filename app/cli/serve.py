@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import DataDirOption, app, fail, first_error
+from app.cli.common import (
+    CALIBRATIONS,
+    DECISIONS,
+    CalibrationOption,
+    DataDirOption,
+    DecisionOption,
+    app,
+    check_choice,
+    fail,
+    first_error,
+)
 
 
 @app.command()
@@ -34,6 +44,8 @@ def serve(
     seed: Annotated[
         int | None, typer.Option(min=0, help="seed of the game models' training [default: 0]")
     ] = None,
+    decision: DecisionOption = None,
+    calibration: CalibrationOption = None,
 ) -> None:
     """Serve the dashboard at http://HOST:PORT (settings also come from TYCOON_* variables)."""
     from pydantic import ValidationError
@@ -46,6 +58,8 @@ def serve(
     from fl_engine.artifacts import ArtifactError
     from fl_engine.data import DataError
 
+    check_choice("--decision", decision, DECISIONS)
+    check_choice("--calibration", calibration, CALIBRATIONS)
     given = {
         "host": host,
         "port": port,
@@ -53,9 +67,15 @@ def serve(
         "artifacts_dir": artifacts,
         "model": model,
         "seed": seed,
+        "calibration": calibration,
     }
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
+        if decision is not None:  # the flag wins over $TYCOON_GAME__DECISION, keeping the rest
+            game = settings.game.model_validate(
+                {**settings.game.model_dump(), "decision": decision}
+            )
+            settings = settings.model_copy(update={"game": game})
     except ValidationError as exc:
         fail(f"invalid setting {first_error(exc)}")
     if settings.artifacts_dir.exists() and not settings.artifacts_dir.is_dir():

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.cli.common import DataDirOption, app, console, fail, first_error, parse_seeds
+from app.cli.common import (
+    CALIBRATIONS,
+    CalibrationOption,
+    DataDirOption,
+    app,
+    check_choice,
+    console,
+    fail,
+    first_error,
+    parse_seeds,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -215,6 +225,7 @@ def train_game_models(
     model: Annotated[str, typer.Option(help="model family: window or ff09")] = "window",
     seed: Annotated[int, typer.Option(min=0, help="seed of the split and the training")] = 0,
     data_dir: DataDirOption = None,
+    calibration: CalibrationOption = None,
 ) -> None:
     """Train the game's factory models (every factory, federated, centralized) and save them.
 
@@ -237,10 +248,12 @@ def train_game_models(
         runs = load_runs(resolve_data_dir(data_dir))
     except DataError as exc:
         fail(str(exc))
-    config = FactoryModelsConfig(seed=seed, model=model)
+    check_choice("--calibration", calibration, CALIBRATIONS)
+    method = calibration or "in-sample"
+    config = FactoryModelsConfig(seed=seed, model=model, calibration=method)
     with stage_progress(console) as report:
         models = train_factory_models(runs, config, report)
-    folder = models_dir(out, model, seed)
+    folder = models_dir(out, model, seed, method)
     save_factory_models(models, folder)
     seconds = models.metrics["seconds"]
     late = models.metrics["late_life_rmse"]
@@ -250,5 +263,13 @@ def train_game_models(
     console.print(
         f"late-life RMSE: centralized {late['centralized']:.2f}, "
         f"federated {late['federated']:.2f}; wrote {folder}",
+        highlight=False,
+    )
+    c = models.calibration
+    local = sorted(m.margin for m in c.local)
+    console.print(
+        f"margins ({method}, {c.federated.level:.0%} of residuals at true RUL <= "
+        f"{c.federated.window:g}): centralized {c.centralized.margin:+.2f}, federated "
+        f"{c.federated.margin:+.2f}, local median {local[len(local) // 2]:+.2f}",
         highlight=False,
     )

@@ -33,6 +33,9 @@ class SeedComparison:
     seed: int
     percent_of_oracle: dict[str, float]  # corrective, preventative, centralized?, federated
     local_by_factory: list[float]  # each factory's own local model, by node
+    # engines each policy let fail: corrective, preventative, centralized?, federated, and the
+    # median over the factories' local models ("local_median")
+    failures: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Summary:
                     "seed": s.seed,
                     "percent_of_oracle": s.percent_of_oracle,
                     "local_by_factory": s.local_by_factory,
+                    "failures": s.failures,
                 }
                 for s in self.seeds
             ],
@@ -62,22 +66,29 @@ class Summary:
 def compare_seed(
     pool: Sequence[EngineTrace], settings: GameSettings, seed: int, n_ticks: int
 ) -> SeedComparison:
-    """Every policy and every factory's local model over `n_ticks` ticks of draws seeded `seed`."""
+    """Every policy and every factory's local model over `n_ticks` ticks of draws seeded `seed`,
+    each predictive model deciding as `settings.decision` says (with its own margin)."""
     lengths = engine_lengths(pool)
     names = list(BASELINES)
     columns = [baseline_fates(p, lengths, settings) for p in BASELINES]
+    first = pool[0]
     model_rows = [np.asarray(t.federated_rul)[None, :] for t in pool]
+    margins = [first.margin("federated", settings.decision)]
     names.append("federated")
     if all(t.centralized_rul is not None for t in pool):
         model_rows = [
             np.vstack([r, np.asarray(t.centralized_rul)[None, :]])
             for r, t in zip(model_rows, pool, strict=True)
         ]
+        margins.append(first.margin("centralized", settings.decision))
         names.append("centralized")
     n_named = len(model_rows[0])
+    margins += [first.margin("local", settings.decision, n) for n in range(first.n_nodes)]
     # [named models + nodes, cycles] per engine: the shared models, then each factory's own.
     predictions = [np.vstack([r, t.local_rul]) for r, t in zip(model_rows, pool, strict=True)]
-    cycles, maintained = predictive_fates(predictions, lengths, settings.rul_threshold)
+    cycles, maintained = predictive_fates(
+        predictions, lengths, settings.rul_threshold, np.asarray(margins)
+    )
     fates = Fates(
         cycles=np.vstack([np.stack([c for c, _ in columns]), cycles]),
         maintained=np.vstack([np.stack([m for _, m in columns]), maintained]),
@@ -89,12 +100,18 @@ def compare_seed(
     percent = 100.0 * result.profit / oracle
     n_base = len(BASELINES)
     named = {p: float(percent[i]) for i, p in enumerate(BASELINES) if p != "oracle"}
+    failures: dict[str, float] = {
+        p: int(result.failures[i]) for i, p in enumerate(BASELINES) if p != "oracle"
+    }
     for j, name in enumerate(names[n_base:]):
         named[name] = float(percent[n_base + j])
+        failures[name] = int(result.failures[n_base + j])
+    failures["local_median"] = float(np.median(result.failures[n_base + n_named :]))
     return SeedComparison(
         seed=seed,
         percent_of_oracle=named,
         local_by_factory=[float(v) for v in percent[n_base + n_named :]],
+        failures=failures,
     )
 
 

@@ -89,15 +89,16 @@ class DecisionTables:
         trace = self.pool[engine]
         n = self.n_cycles[engine]
         settings = self.settings
+        threshold = settings.rul_threshold
         cycles = np.arange(1, n + 1)
         if strategy == "corrective":
             decided = np.zeros(n, dtype=bool)
         elif strategy == "preventative":
             decided = cycles >= settings.preventative_cycle
         elif strategy == "local":
-            decided = np.asarray(trace.local_rul[node, :n] < settings.rul_threshold)
+            decided = trace.lower_bound("local", settings.decision, node)[:n] < threshold
         elif strategy == "federated":
-            decided = np.asarray(trace.federated_rul[:n] < settings.rul_threshold)
+            decided = trace.lower_bound("federated", settings.decision)[:n] < threshold
         elif strategy == ORACLE:
             decided = cycles >= n
         else:  # pragma: no cover - _key refuses other names

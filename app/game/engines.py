@@ -6,13 +6,34 @@ Plain arrays only, so the rules never call a model; `app.bridge` fills these fro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.floating[Any]]
+
+
+ModelName = Literal["local", "federated", "centralized"]
+
+
+@dataclass(frozen=True)
+class Margins:
+    """Each model's calibration margin in cycles: how far its RUL runs above the truth late in
+    life (the `level` quantile on its own training engines; `fl_engine.calibration`). The
+    calibrated decision reads `prediction - margin`; 0 everywhere makes it FF09's raw rule."""
+
+    federated: float = 0.0
+    centralized: float = 0.0
+    local: FloatArray | None = None  # [nodes] each factory's own; None: 0 for every factory
+
+    def of(self, model: ModelName, node: int = 0) -> float:
+        if model == "federated":
+            return self.federated
+        if model == "centralized":
+            return self.centralized
+        return 0.0 if self.local is None else float(self.local[node])
 
 
 @dataclass(frozen=True)
@@ -28,6 +49,26 @@ class EngineTrace:
     local_rul: FloatArray  # [nodes, cycles] RUL predicted by each factory's own local model
     federated_rul: FloatArray  # [cycles] RUL predicted by the federated model
     centralized_rul: FloatArray | None = None  # [cycles] the model trained on all data at once
+    margins: Margins = field(default_factory=Margins)  # the same object on every trace of a pool
+
+    def margin(self, model: ModelName, decision: str, node: int = 0) -> float:
+        """What the decision subtracts from `model`'s prediction: its margin, or 0 when raw."""
+        if decision == "raw":
+            return 0.0
+        if decision == "calibrated":
+            return self.margins.of(model, node)
+        raise ValueError(f"unknown decision {decision!r}; expected calibrated or raw")
+
+    def lower_bound(self, model: ModelName, decision: str, node: int = 0) -> FloatArray:
+        """[cycles] the RUL the decision reads: prediction - margin (the prediction when raw)."""
+        rul = {
+            "local": self.local_rul[node] if model == "local" else None,
+            "federated": self.federated_rul,
+            "centralized": self.centralized_rul,
+        }[model]
+        if rul is None:
+            raise ValueError(f"engine {self.engine_id} has no {model} predictions")
+        return np.asarray(rul, dtype=np.float64) - self.margin(model, decision, node)
 
     @property
     def n_cycles(self) -> int:
@@ -60,6 +101,12 @@ class GameModels:
                     f"expected [cycles, {width}] to match the {width} feature names"
                 )
             n_nodes = self.traces[0].n_nodes
+            local = trace.margins.local
+            if local is not None and np.shape(local) != (n_nodes,):
+                raise ValueError(
+                    f"engine {trace.engine_id} has {np.shape(local)} local margins for {n_nodes} "
+                    "factories"
+                )
             if (
                 trace.local_rul.shape != (n_nodes, trace.n_cycles)
                 or trace.federated_rul.shape != (trace.n_cycles,)

@@ -45,17 +45,26 @@ class FleetResult:
 
 
 def predictive_fates(
-    predictions: Sequence[FloatArray], lengths: IntArray, threshold: float
+    predictions: Sequence[FloatArray],
+    lengths: IntArray,
+    threshold: float,
+    margins: FloatArray | None = None,
 ) -> tuple[IntArray, BoolArray]:
-    """Maintain at the first cycle whose predicted RUL is below `threshold`; else fail at the end.
+    """Maintain at the first cycle whose predicted RUL minus the model's margin is below
+    `threshold`; else fail at the end.
 
-    `predictions[e]` is [models, cycles of engine e]: every model's RUL at every cycle.
+    `predictions[e]` is [models, cycles of engine e]: every model's RUL at every cycle;
+    `margins` [models] what each model's decision subtracts (None: 0, the raw rule).
     """
     n_models = predictions[0].shape[0]
+    subtract = np.zeros(n_models) if margins is None else np.asarray(margins, dtype=np.float64)
+    if subtract.shape != (n_models,):
+        raise ValueError(f"{subtract.shape} margins for {n_models} models")
     cycles = np.empty((n_models, len(predictions)), dtype=np.int64)
     maintained = np.empty((n_models, len(predictions)), dtype=bool)
     for e, rul in enumerate(predictions):
-        below = np.asarray(rul) < threshold  # [models, cycles]
+        bound = np.asarray(rul, dtype=np.float64) - subtract[:, None]  # [models, cycles]
+        below = bound < threshold
         first = below.argmax(axis=1)
         hit = below[np.arange(n_models), first]  # maintained (on the last cycle too)
         cycles[:, e] = np.where(hit, first + 1, lengths[e])

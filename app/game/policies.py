@@ -12,3 +12,8 @@ PLAYER_ONLY: StrategyName = "federated"
 # Policies the analysis may also run; never offered in the game.
 ORACLE = "oracle"
 POLICIES: tuple[str, ...] = (*STRATEGIES, ORACLE)
+# How a predictive strategy reads its model: "calibrated" maintains when the prediction minus the
+# model's margin (its 90% quantile of over-prediction late in its training engines' lives) is below
+# the threshold; "raw" is FF09's plain rule on the prediction itself.
+Decision = Literal["calibrated", "raw"]
+DECISIONS: tuple[Decision, ...] = get_args(Decision)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.game.policies import PLAYER_ONLY, StrategyName
+from app.game.policies import PLAYER_ONLY, Decision, StrategyName
 
 
 class GameSettings(BaseModel):
@@ -28,6 +28,12 @@ class GameSettings(BaseModel):
     )
     rul_threshold: float = Field(
         10.0, description="Predictive maintains when predicted RUL < this."
+    )
+    decision: Decision = Field(
+        "calibrated",
+        description="How predictive strategies read a model: 'calibrated' maintains when the "
+        "prediction minus the model's margin (its 90% over-prediction late in life, measured on "
+        "its training engines) is below the threshold; 'raw' is FF09's rule on the prediction.",
     )
     n_slots: int = Field(4, ge=1, le=16, description="Turbofan slots per factory.")
     n_competitors: int = Field(3, ge=0, le=3, description="Competitor factories beside the player.")

@@ -69,6 +69,8 @@ def should_maintain(
 
     Comparisons are `>=` / `<` rather than `==` so that a strategy switched on mid-engine (past
     cycle 193, or below the RUL threshold already) maintains at once instead of never.
+    Predictive policies read `prediction - margin` under the calibrated decision (the model's
+    lower bound on the RUL; `EngineTrace.margin`) and the prediction itself under the raw one.
     The oracle knows the true RUL (`n_cycles - cycle`) and maintains on the last cycle before
     the failure, which is the most profitable moment under these rules. `node` is the deciding
     factory's place in the federation: "local" asks that factory's own model.
@@ -79,9 +81,11 @@ def should_maintain(
     if policy == "preventative":
         return cycle >= settings.preventative_cycle
     if policy == "local":
-        return bool(trace.local_rul[node, row] < settings.rul_threshold)
+        margin = trace.margin("local", settings.decision, node)
+        return float(trace.local_rul[node, row]) - margin < settings.rul_threshold
     if policy == "federated":
-        return bool(trace.federated_rul[row] < settings.rul_threshold)
+        margin = trace.margin("federated", settings.decision)
+        return float(trace.federated_rul[row]) - margin < settings.rul_threshold
     if policy == ORACLE:
         return cycle >= trace.n_cycles
     raise ValueError(f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")

@@ -193,13 +193,18 @@ class LabBackend:
     def reference(self) -> tuple[float, float]:
         """The default federated model's % of the oracle, and the local models' (median)."""
         default = self.percent_of_oracle(self.pool)
-        nodes = self.pool[0].n_nodes
-        local = [
-            self.percent_of_oracle(
-                [dataclasses.replace(t, federated_rul=t.local_rul[node]) for t in self.pool]
+        first = self.pool[0]
+        local = []
+        for node in range(first.n_nodes):  # each factory's model (and margin) in federated's place
+            margins = dataclasses.replace(first.margins, federated=first.margins.of("local", node))
+            local.append(
+                self.percent_of_oracle(
+                    [
+                        dataclasses.replace(t, federated_rul=t.local_rul[node], margins=margins)
+                        for t in self.pool
+                    ]
+                )
             )
-            for node in range(nodes)
-        ]
         return default, float(statistics.median(local))
 
 

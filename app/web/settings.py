@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     model: Literal["window", "ff09"] = Field(
         "window", description="Model family of the game's predictions (ff09: the FF09 MLP)."
     )
+    calibration: Literal["in-sample", "cross-fit"] = Field(
+        "in-sample",
+        description="How every model's margin is measured on its training engines (cross-fit: "
+        "on models that never saw them; 3x the training). The decision is `game.decision`.",
+    )
     max_ticks_per_second: float = Field(50.0, gt=0, description="Fastest speed a session may run.")
     min_ticks_per_second: float = Field(
         0.1, gt=0, description="Slowest speed above 0 (0 pauses); a smaller one is refused."

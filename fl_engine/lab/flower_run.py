@@ -26,11 +26,14 @@ import numpy as np
 from numpy.typing import NDArray
 from torch import Tensor
 
+from fl_engine.calibration import Calibration
 from fl_engine.data import Runs, resolve_data_dir
 from fl_engine.factory_types import FAMILY_DEFAULTS, FeatureScaling
 from fl_engine.features import prepare_protocol
+from fl_engine.lab.calibrate import lab_calibration
 from fl_engine.lab.config import LabConfig
 from fl_engine.model_families import family_of
+from fl_engine.partition import PARTITIONS
 
 N_TEST_ENGINES = 80
 ROUND_WAIT_S = 600.0  # a round (the first with start-up: 15-40 s) that takes longer has failed
@@ -54,6 +57,15 @@ class FlowerLabRun:
         self.features = FeatureScaling(data.feature_names, data.feature_mean, data.feature_std)
         self.family = family_of("ff09", {"n_features": data.n_features})
         self.target = self.family.target_scale(data)
+        self.data = data
+        # the SuperNodes' own deal (`fl_engine.flower.task.load_federation`: same rule and seed)
+        deal = PARTITIONS[config.partition](
+            data.train_engines,
+            data.engine_groups(),
+            config.nodes,
+            np.random.default_rng(config.seed),
+        )
+        self.partition = [data.rows_of(p) for p in deal]
         self._out = Path(tempfile.mkdtemp(prefix="tycoon-lab-flower-"))
         self.spec = FlowerSpec(
             seed=config.seed,
@@ -173,6 +185,11 @@ class FlowerLabRun:
             "rounds": list(self.records),
             "final": self.final(),
         }
+
+    def calibration(self) -> Calibration:
+        """The final model's margin from per-node residual counts on the SuperNodes' deal, counted
+        here in the lab's process (the SuperNodes do not count them yet)."""
+        return lab_calibration(self)
 
     def global_params(self) -> Tensor:
         if self._params is None:

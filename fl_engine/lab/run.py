@@ -31,10 +31,12 @@ from torch import Tensor
 
 from fl_engine.aggregation import make_aggregator
 from fl_engine.attacks import attacked
+from fl_engine.calibration import Calibration
 from fl_engine.data import Runs
 from fl_engine.factory_training import _TestSet
 from fl_engine.factory_types import FAMILY_DEFAULTS, FeatureScaling
 from fl_engine.features import ProtocolData, prepare_protocol
+from fl_engine.lab.calibrate import lab_calibration
 from fl_engine.lab.conditions import condition_protocol, condition_runs, has_conditions
 from fl_engine.lab.config import LabConfig
 from fl_engine.lab.nodes import LabNodes
@@ -106,6 +108,13 @@ class LabRun:
         self.server = RoundServer(config, self.n_params, float(base_sizes.mean()))
         self._budget: tuple[int, bool] | None = None  # (rounds_done, budget allows one more)
         self._final: dict[str, Any] | None = None
+        self._calibration: tuple[int, Calibration] | None = None
+
+    def calibration(self) -> Calibration:
+        """The global model's margin now, from its nodes' summed residual counts (kept per round)."""
+        if self._calibration is None or self._calibration[0] != self.rounds_done:
+            self._calibration = (self.rounds_done, lab_calibration(self))
+        return self._calibration[1]
 
     def _partition(self) -> list[NDArray[np.intp]]:
         """The base nodes' rows: the engine deal of `train_stages` (same rng) or by condition."""
@@ -183,6 +192,7 @@ class LabRun:
             "round": round_no,
             "rmse": _finite(scores["rmse"][0]),
             "late_life_rmse": _finite(scores["late_life_rmse"][0]),
+            "capped_rmse": _finite(scores["capped_rmse"][0]),
             "participants": part.tolist(),
             "dropped": plan.dropped.tolist(),
             "stragglers": plan.stragglers.tolist(),
@@ -252,6 +262,7 @@ class LabRun:
         out: dict[str, Any] = {
             "rmse": _finite(scores["rmse"][0]),
             "late_life_rmse": _finite(scores["late_life_rmse"][0]),
+            "capped_rmse": _finite(scores["capped_rmse"][0]),
             "rounds_done": self.rounds_done,
             "epsilon": self.server.epsilon,
             "delta": self.config.delta if self.config.dp_noise > 0 else None,
