@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rich.console import Console
 
+from app.game.compare import compare_seed
 from app.game.engines import EngineTrace, GameModels, Margins
+from app.game.settings import GameSettings
 from app.reporting import stage_progress
 from fl_engine.artifacts import ArtifactError, OutdatedArtifactError
 from fl_engine.data import SIGNAL_COLUMNS, Runs, load_runs, resolve_data_dir
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from app.web.settings import Settings
 
 MODEL_FAMILIES = ("window", "ff09")
+POLICY_TICKS = 5000  # the ticks `tycoon compare` plays by default
 # Trained models that ship with the game (`tycoon train-game-models --out data/models` makes
 # them): the default family and seed, so the first `tycoon serve` starts in seconds, not ~45 s.
 SHIPPED_MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
@@ -201,17 +204,29 @@ def game_models_for(
     console: Console | None = None,
     *,
     calibration: str = "in-sample",
-    decision: str = "calibrated",
+    game: GameSettings | None = None,
 ) -> GameModels:
-    """The game's engines and models of one training seed and family, trained once and cached."""
+    """The game's engines and models of one training seed and family, trained once and cached.
+
+    The metrics add what each policy does with them under the game's rules (`game`, default
+    settings if None): % of the oracle's profit and failures over `POLICY_TICKS` ticks of fair
+    draws seeded `seed` (`app.game.compare`; local: the median factory)."""
+    game = game or GameSettings()
     models = ensure_factory_models(
         artifacts_dir, runs, seed, model, console, calibration=calibration
     )
+    traces = build_traces(runs, models)
+    played = compare_seed(traces, game, seed, POLICY_TICKS)
+    percent = dict(played.percent_of_oracle)
+    percent["local_median"] = float(np.median(played.local_by_factory))
+    metrics = panel_metrics(runs, models, game.decision)
+    metrics["policies"] = {
+        "ticks": POLICY_TICKS,
+        "percent_of_oracle": percent,
+        "failures": played.failures,
+    }
     return GameModels(
-        traces=build_traces(runs, models),
-        model=model,
-        feature_names=list(models.features.names),
-        metrics=panel_metrics(runs, models, decision),
+        traces=traces, model=model, feature_names=list(models.features.names), metrics=metrics
     )
 
 
@@ -224,5 +239,5 @@ def load_game_models(settings: Settings) -> GameModels:
         settings.seed,
         settings.model,
         calibration=settings.calibration,
-        decision=settings.game.decision,
+        game=settings.game,
     )

@@ -8,6 +8,7 @@ tables are checked against `should_maintain` itself on every cycle of a crafted 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from app.game import progress as rules
 from app.game.decisions import DecisionTables
-from app.game.engines import EngineTrace
+from app.game.engines import EngineTrace, Margins
 from app.game.fast import FastGame
 from app.game.history import ProfitPoint
 from app.game.settings import GameSettings
@@ -80,11 +81,17 @@ def command_all(state: GameState, names: list[str], game_settings: GameSettings)
     return state
 
 
-@pytest.mark.parametrize("seed", [0, 7])
-def test_the_fast_path_plays_every_unlock_as_the_reference_does(game_models, seed: int) -> None:
-    """A scripted way through every unlock, the ghost and a season won, on the real engines."""
+@pytest.mark.parametrize(("seed", "decision"), [(0, "calibrated"), (7, "calibrated"), (0, "raw")])
+def test_the_fast_path_plays_every_unlock_as_the_reference_does(
+    game_models, seed: int, decision: str
+) -> None:
+    """A scripted way through every unlock, the ghost and a season won, on the real engines
+    (with their real margins), under either decision."""
     pool = game_models.traces
-    game_settings = GameSettings(season_goal=1_200_000.0, federation_offer_after_cycles=150)
+    assert pool[0].margins.federated != 0.0
+    game_settings = GameSettings(
+        season_goal=1_200_000.0, federation_offer_after_cycles=150, decision=decision
+    )
     script = {400: ["hire", "preventative"], 700: ["hire", "local"], 900: ["accept"]}
     script |= {950: ["federated"], 1500: ["free_on", "corrective"], 1700: ["free_off"]}
     final = play_both(pool, game_settings, seed, script)
@@ -135,6 +142,18 @@ def test_odd_settings_and_tiny_engines_play_alike() -> None:
     assert final.season.winner is not None
 
 
+def test_calibrated_with_zero_margins_plays_the_raw_rule_tick_for_tick() -> None:
+    pool = noisy_pool(20, seed=4)
+    commands = {0: ["free_on", "local"], 700: ["federated"], 1400: ["preventative"]}
+    commands |= {1900: ["federated"]}
+    raw = play_both(pool, GameSettings(decision="raw"), 2, commands, ticks=2500)
+    calibrated = play_both(pool, GameSettings(), 2, commands, ticks=2500)
+    assert calibrated == raw
+    margined = [dataclasses.replace(t, margins=Margins(federated=6.0, local=np.array([3.0])))
+                for t in pool]  # fmt: skip
+    assert play_both(margined, GameSettings(), 2, commands, ticks=2500) != raw
+
+
 def three_node_pool() -> list[EngineTrace]:
     """Engines whose three local models and federated model straddle the threshold often."""
     rng = np.random.default_rng(5)
@@ -154,10 +173,20 @@ def three_node_pool() -> list[EngineTrace]:
     return pool
 
 
-@pytest.mark.parametrize("threshold", [10.0, 10.3])
-def test_decision_tables_equal_should_maintain_on_every_cycle(threshold: float) -> None:
-    pool = three_node_pool()
-    game_settings = GameSettings(rul_threshold=threshold, preventative_cycle=20)
+@pytest.mark.parametrize(
+    ("threshold", "decision", "margins"),
+    [
+        (10.0, "calibrated", Margins()),
+        (10.3, "calibrated", Margins()),
+        (10.0, "calibrated", Margins(federated=3.3, local=np.array([2.5, 0.0, -1.7]))),
+        (10.0, "raw", Margins(federated=3.3, local=np.array([2.5, 0.0, -1.7]))),
+    ],
+)
+def test_decision_tables_equal_should_maintain_on_every_cycle(
+    threshold: float, decision: str, margins: Margins
+) -> None:
+    pool = [dataclasses.replace(t, margins=margins) for t in three_node_pool()]
+    game_settings = GameSettings(rul_threshold=threshold, preventative_cycle=20, decision=decision)
     tables = DecisionTables(pool, game_settings)
     for policy in POLICIES:
         for node in range(3):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from crafted_engines import engine, noisy_pool
 
 from app.game.analysis import compare_policies
-from app.game.engines import EngineTrace
+from app.game.engines import EngineTrace, Margins
 from app.game.fleet import (
     Fates,
     baseline_fates,
@@ -75,6 +77,31 @@ def test_fleet_on_the_real_held_out_engines(game_models, decision: str) -> None:
     fleet = simulate_fleet(_fates(pool, settings), settings, 5, 4000)
     assert [r.profit for r in reference] == pytest.approx(list(fleet.profit))
     assert [r.failures for r in reference] == list(fleet.failures)
+
+
+@pytest.mark.parametrize("decision", ["calibrated", "raw"])
+def test_fleet_equals_the_step_function_on_the_tick_a_chain_ends(decision: str) -> None:
+    """One slot, engines whose decisions are known: every cut-off from just before to just after
+    each engine leaves its slot, so a cost booked a tick early or late is caught."""
+    margins = Margins(federated=4.0, local=np.array([-2.0]))
+    pool = [
+        dataclasses.replace(t, margins=margins)
+        for t in (
+            engine(30, "a", federated_error=12.0, local_error=9.0),  # calibrated: maintained
+            engine(25, "b", federated_error=16.0, local_error=-3.0),  # failed / maintained
+            engine(40, "c", federated_error=5.0, local_error=13.0),
+        )
+    ]
+    settings = GameSettings(n_slots=1, decision=decision, maintenance_downtime=3)
+    fates = _fates(pool, settings)
+    ends = np.cumsum(np.sort(fates.cycles, axis=1), axis=1)  # about where chains cross ticks
+    cut_offs = sorted({int(t) + d for t in ends.ravel() for d in (-1, 0, 1)} | {1, 2})
+    for n_ticks in [*cut_offs, 90, 91, 92, 93, 94, 95, 96]:
+        reference = compare_policies(pool, settings, seed=1, n_ticks=n_ticks, policies=POLICIES)
+        fleet = simulate_fleet(fates, settings, 1, n_ticks)
+        assert list(fleet.profit) == [r.profit for r in reference], n_ticks
+        assert list(fleet.maintenances) == [r.maintenances for r in reference], n_ticks
+        assert list(fleet.failures) == [r.failures for r in reference], n_ticks
 
 
 def test_fates_of_a_prediction_below_the_threshold_on_the_last_cycle() -> None:

@@ -20,7 +20,7 @@ def lab_run(runs: Runs) -> LabRun:
     return run
 
 
-def test_deploying_replaces_the_federated_predictions_and_nothing_else(
+def test_deploying_replaces_the_federated_predictions_and_margin_and_nothing_else(
     game_models, lab_run: LabRun, runs: Runs
 ) -> None:
     traces = game_models.traces
@@ -30,9 +30,13 @@ def test_deploying_replaces_the_federated_predictions_and_nothing_else(
         assert new.federated_rul.shape == old.federated_rul.shape
         assert np.all(new.federated_rul >= 0)
         for field in dataclasses.fields(old):
-            if field.name != "federated_rul":
+            if field.name not in ("federated_rul", "margins"):
                 a, b = getattr(old, field.name), getattr(new, field.name)
                 assert a is b or np.array_equal(a, b), field.name
+        assert new.margins.federated == lab_run.calibration().margin
+        assert new.margins.centralized == old.margins.centralized
+        assert new.margins.local is old.margins.local
+    assert deployed[0].margins.federated != traces[0].margins.federated
     assert not np.allclose(
         np.concatenate([t.federated_rul for t in traces]),
         np.concatenate([t.federated_rul for t in deployed]),

@@ -77,7 +77,7 @@ def compare(
                 model,
                 console,
                 calibration=method,
-                decision=settings.decision,
+                game=settings,
             )
         except (ArtifactError, DataError, ValueError) as exc:
             fail(str(exc))

@@ -45,6 +45,10 @@ class SeedResult(BaseModel):
     seed: int
     percent_of_oracle: dict[str, float]
     local_by_factory: list[float] = Field(description="Each factory's local model, by node.")
+    failures: dict[str, float] = Field(
+        description="Engines each policy let fail: corrective, preventative, centralized, "
+        "federated, local_median (the median factory's count)."
+    )
 
 
 class Difference(BaseModel):
@@ -58,6 +62,7 @@ class CompareResult(BaseModel):
     type: Literal["result"] = "result"
     model: str = Field(description="The model family the predictions come from.")
     ticks: int
+    decision: str = Field(description="calibrated (prediction - margin < threshold) or raw.")
     seeds: list[SeedResult]
     federated_minus_local: Difference = Field(
         description="Federated minus each factory's local, in points of the oracle's profit, "
@@ -71,16 +76,20 @@ class CompareError(BaseModel):
     message: str
 
 
-def result_of(model: str, ticks: int, seeds: Sequence[SeedComparison]) -> CompareResult:
+def result_of(
+    model: str, ticks: int, seeds: Sequence[SeedComparison], decision: str
+) -> CompareResult:
     summary = summarize(seeds)
     return CompareResult(
         model=model,
         ticks=ticks,
+        decision=decision,
         seeds=[
             SeedResult(
                 seed=s.seed,
                 percent_of_oracle=s.percent_of_oracle,
                 local_by_factory=s.local_by_factory,
+                failures=s.failures,
             )
             for s in seeds
         ],
@@ -129,7 +138,7 @@ async def run_compare(
                 )
                 progress = CompareProgress(done=done, total=len(request.seeds), seed=seed)
                 await websocket.send_text(progress.model_dump_json())
-            result = result_of(model, request.ticks, results)
+            result = result_of(model, request.ticks, results, settings.decision)
             await websocket.send_text(result.model_dump_json())
     except WebSocketDisconnect:
         return

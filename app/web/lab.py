@@ -165,7 +165,7 @@ class LabConnection:
                     record = await server.workers.call(run.step)
                 await self._send(RoundFrame(record=RoundRecord.model_validate(record)))
             if run.done:
-                final = await server.workers.call(run.final)
+                final = await server.workers.call(lambda: server.backend.scored_final(run))
                 await self._send(Finished(final=final))
             else:
                 await self._send(Cancelled(rounds_done=run.rounds_done))

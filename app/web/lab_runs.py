@@ -41,6 +41,8 @@ class LabRunLike(Protocol):
 
     def final(self) -> dict[str, Any]: ...
 
+    def calibration(self) -> Any: ...
+
     def close(self) -> None: ...
 
 
@@ -186,6 +188,21 @@ class LabBackend:
         tables = DecisionTables(pool, self.settings.game)
         tables.next_stop("federated")  # built here, not on the event loop at the next decision
         return pool, tables
+
+    def scored_final(self, run: LabRunLike) -> dict[str, Any]:
+        """`run.final()` with the lab's headline in dollars: its model's % of the oracle in the
+        game under the game's decision, and its calibration (as `tycoon lab` reports them); a
+        model the game cannot use gets `percent_of_oracle` null and `not_deployed` saying why."""
+        final = dict(run.final())
+        final["percent_of_oracle"] = None
+        try:
+            pool, _ = self.deploy(run)
+        except ValueError as exc:
+            final["not_deployed"] = str(exc)
+            return final
+        final["percent_of_oracle"] = self.percent_of_oracle(pool)
+        final["calibration"] = run.calibration().to_json(self.settings.game.decision)
+        return final
 
     def percent_of_oracle(self, pool: Sequence[EngineTrace]) -> float:
         return float(self.bridge().percent_of_oracle(list(pool), self.settings.game))

@@ -102,6 +102,15 @@ class OffersView(BaseModel):
     federation: bool
 
 
+class MarginsView(BaseModel):
+    """What the predictive strategies subtract from a model's prediction before comparing it with
+    the threshold: the model's calibration margin (0 under the raw decision)."""
+
+    decision: Literal["calibrated", "raw"]
+    federated: float = Field(description="The federated model's (a deployed lab model's).")
+    local: dict[str, float] = Field(description="Each factory's own local model's, by node.")
+
+
 class GameStateView(BaseModel):
     """The whole game as of its latest tick, plus the session's pace."""
 
@@ -124,6 +133,7 @@ class GameStateView(BaseModel):
     ghost: GhostView | None = Field(
         default=None, description="Null until the player first chooses federated predictive."
     )
+    margins: MarginsView
     season: SeasonView
 
 
@@ -168,6 +178,34 @@ class FactoryModelScore(BaseModel):
     late_life_rmse: float
 
 
+class ModelCalibration(BaseModel):
+    """One model's calibration, as /api/models and metrics.json give it."""
+
+    decision: Literal["calibrated", "raw"] = Field(description="The game's decision rule.")
+    level: float
+    window: float
+    margin: float = Field(description="Cycles the calibrated decision subtracts.")
+    method: Literal["in-sample", "cross-fit"]
+    rows: int = Field(description="Residuals the margin is the quantile of.")
+
+
+class ModelCalibrations(BaseModel):
+    centralized: ModelCalibration
+    federated: ModelCalibration
+    local: list[ModelCalibration] = Field(description="Each factory's own model, by node.")
+
+
+class PolicyOutcomes(BaseModel):
+    ticks: int
+    percent_of_oracle: dict[str, float] = Field(
+        description="corrective, preventative, centralized, federated, local_median"
+    )
+    failures: dict[str, float] = Field(
+        description="Engines each policy let fail: corrective, preventative, centralized, "
+        "federated, local_median (the median factory's count)"
+    )
+
+
 class ModelMetrics(BaseModel):
     """Test RMSE (cycles) of each model on the held-out engines, and the federated learning curve.
 
@@ -185,6 +223,14 @@ class ModelMetrics(BaseModel):
     federated_late_life_rmse: float
     federated_curve: list[float] = Field(description="Test RMSE after each federated round.")
     factories: list[FactoryModelScore] = Field(description="Each factory's local model, by node.")
+    calibration: ModelCalibrations = Field(
+        description="Each model's margin: the `level` quantile of prediction - true RUL over its "
+        "training cycles whose true RUL <= `window` (training engines only)."
+    )
+    policies: PolicyOutcomes = Field(
+        description="What each policy earns and lets fail with these models under this game's "
+        "rules (fair draws of the game's seed)."
+    )
 
 
 class History(BaseModel):

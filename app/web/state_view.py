@@ -32,9 +32,15 @@ def _rul(value: float) -> float:
 class StateViewBuilder:
     """Builds one game's state views, remembering the last parts it built."""
 
-    def __init__(self, pool: Sequence[EngineTrace], federated_model: str = "default") -> None:
+    def __init__(
+        self,
+        pool: Sequence[EngineTrace],
+        federated_model: str = "default",
+        decision: str = "calibrated",
+    ) -> None:
         self._pool = pool
         self._federated_model = federated_model
+        self._decision = decision
         self._slots: dict[tuple[int, int], tuple[tuple[Any, ...], View]] = {}
         # Slot views rebuilt from their previous view, with the patch between them, by id of
         # the new view (this build's and the one before): `patch` looks them up.
@@ -129,6 +135,7 @@ class StateViewBuilder:
             ],
             "events": self._event_views(events),
             "ghost": self._kept("ghost", ghost),
+            "margins": self._kept("margins", self._margins(rows[:n_real])),
             "season": self._kept(
                 "season",
                 {
@@ -137,6 +144,16 @@ class StateViewBuilder:
                     "finished_tick": season.finished_tick,
                 },
             ),
+        }
+
+    def _margins(self, rows: list[tuple[FactoryState, list[SlotRow]]]) -> View:
+        """What each predictive strategy subtracts from its model's prediction in this game."""
+        trace = self._pool[0]
+        nodes = sorted({f.node for f, _ in rows})
+        return {
+            "decision": self._decision,
+            "federated": trace.margin("federated", self._decision),
+            "local": {str(n): trace.margin("local", self._decision, n) for n in nodes},
         }
 
     def _factory(
@@ -289,7 +306,7 @@ def astuple_slot(slot: SlotState) -> SlotRow:
 
 
 _TOP = ("seed", "tick", "running", "ticks_per_second", "free_play", "federated_model")
-_PARTS = ("unlocked", "offers", "events", "ghost", "season")
+_PARTS = ("unlocked", "offers", "events", "ghost", "margins", "season")
 _FACTORY = (
     "name",
     "is_player",
