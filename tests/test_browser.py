@@ -631,7 +631,7 @@ def test_help_text_comes_from_the_config(dash: Dashboard, server_url: str) -> No
     for name in config.get("competitor_names", competitors):
         assert name in help_text
     text = page.locator("#help").inner_text()
-    assert f"trained on your {slots_word} engines" in text
+    assert "trained on your factory's own engines" in text
     assert "Three competitor" not in text or n == 3
     assert f"${config['revenue_per_cycle']:,.0f}" in text
     assert f"{len(config['feature_names'])} sensor and setting channels" in text

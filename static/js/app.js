@@ -13,6 +13,7 @@ import { mountHelp } from "./panels/help.js";
 import { mountModels } from "./panels/models.js";
 import { mountNotices } from "./panels/notices.js";
 import { mountProfit } from "./panels/profit.js";
+import { mountRule } from "./panels/rule.js";
 import { mountScoreboard } from "./panels/scoreboard.js";
 import { mountSeason } from "./panels/season.js";
 import { mountSlots } from "./panels/slots.js";
@@ -45,7 +46,8 @@ function send(command) {
 // Panels subscribe in this order, which is the order they build and render in.
 mountStatus(store);
 mountHelp(store);
-mountSlots(store);
+const slotCharts = mountSlots(store);
+mountRule(store);
 mountStrategyBar(store, send, notify);
 mountScoreboard(store);
 const profit = mountProfit(store);
@@ -56,14 +58,15 @@ const season = mountSeason(store, send);
 
 // Exposed for tests and for curious players (read-only use): `game.state` is the latest state
 // the server sent, `game.history` the profit history, `stats` counts frames and render times,
-// `charts.profit()` the profit chart (uPlot), `season.isOpen()` whether the results are shown;
+// `charts.profit()` the profit chart (uPlot), `charts.strategy(i)` slot i's strategy chart
+// (uPlot), `season.isOpen()` whether the results are shown;
 // `connection.muted` and `connection.watchdogMs` are there for tests of the watchdog.
 window.__tycoon = {
   game: store.game,
   stats: store.stats,
   store,
   connection,
-  charts: { profit: profit.chart },
+  charts: { profit: profit.chart, strategy: slotCharts.strategy },
   season,
 };
 

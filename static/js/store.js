@@ -280,3 +280,27 @@ export function ranked(factories) {
     return { factory: f, index: i, rank };
   });
 }
+
+// What the game's decision subtracts from the player's two predictions before comparing them
+// with the RUL threshold (docs/protocol.md, `state.margins`): {decision, local, federated}, the
+// player's own local model's margin and the federated model's. Under the raw decision (or
+// before the server sent margins) both are null: there is no lower bound to draw.
+export function playerMargins(state) {
+  const m = state && state.margins;
+  if (!m || m.decision !== "calibrated") {
+    return { decision: m ? m.decision : null, local: null, federated: null };
+  }
+  const local = m.local ? m.local[String(playerOf(state).node)] : null;
+  return {
+    decision: m.decision,
+    local: local != null && isFinite(local) ? local : null,
+    federated: m.federated != null && isFinite(m.federated) ? m.federated : null,
+  };
+}
+
+// A prediction less a margin, to 0.01 cycle (predictions come rounded to 0.01); null when
+// either is missing.
+export function lowerBound(prediction, margin) {
+  if (prediction == null || margin == null) return null;
+  return Math.round((prediction - margin) * 100) / 100;
+}

@@ -10,16 +10,37 @@ const TICK_INCRS = [1, 2, 5].concat(
 
 const quiet = { legend: { show: false }, cursor: { show: false }, select: { show: false } };
 
-// The slot's strategy chart: cycle count vs the preventative threshold, and the local and
-// federated predicted RUL vs the RUL threshold. `thresholds()` returns the current
-// {preventative, rul, emphasis} so the dotted lines follow the config and the chosen strategy.
+// The dash of a prediction's lower bound (prediction - margin), in the prediction's colour.
+export const BOUND_DASH = [6, 3];
+
+// The slot's strategy chart: cycle count vs the preventative threshold, the local and federated
+// predicted RUL vs the RUL threshold, and each prediction's lower bound (prediction - the model's
+// calibration margin: what the calibrated decision compares with the threshold), dashed in the
+// prediction's colour; null points (the raw decision) draw no lower bound. `thresholds()`
+// returns the current {preventative, rul, emphasis} so the dotted lines follow the config and
+// the chosen strategy. The preventative threshold is a cycle count: it is drawn in the cycle
+// line's colour, each threshold labelled at its right end.
 export function strategyChart(el, thresholds) {
   const drawThresholds = (u) => {
     const t = thresholds();
-    const line = (value, color, strong) =>
-      hline(u, value, color, { lineWidth: strong ? 1.6 : 1, alpha: strong ? 1 : 0.45 });
-    line(t.preventative, COLORS.prev, t.emphasis === "preventative");
-    line(t.rul, COLORS.rul, t.emphasis === "local" || t.emphasis === "federated");
+    const line = (value, color, strong, label) => {
+      const y = hline(u, value, color, {
+        lineWidth: strong ? 1.6 : 1,
+        dash: [2, 3],
+        alpha: strong ? 1 : 0.55,
+      });
+      if (y == null || y < u.bbox.top + 10 * uPlot.pxRatio) return;
+      const ctx = u.ctx;
+      ctx.save();
+      ctx.font = `${9 * uPlot.pxRatio}px ${FONT.split("px ")[1]}`;
+      ctx.textAlign = "right";
+      ctx.fillStyle = color;
+      ctx.globalAlpha = strong ? 1 : 0.8;
+      ctx.fillText(label, u.bbox.left + u.bbox.width - 3 * uPlot.pxRatio, y - 3 * uPlot.pxRatio);
+      ctx.restore();
+    };
+    line(t.preventative, COLORS.cycle, t.emphasis === "preventative", `preventative ${t.preventative}`);
+    line(t.rul, COLORS.rul, t.emphasis === "local" || t.emphasis === "federated", `RUL ${t.rul}`);
   };
   const opts = {
     ...quiet,
@@ -45,10 +66,24 @@ export function strategyChart(el, thresholds) {
       { label: "cycle", stroke: COLORS.cycle, width: 1.5, points: { show: false } },
       { label: "local RUL", stroke: COLORS.local, width: 1.5, points: { show: false } },
       { label: "federated RUL", stroke: COLORS.fed, width: 1.5, points: { show: false } },
+      {
+        label: "local lower bound",
+        stroke: COLORS.local,
+        width: 1.2,
+        dash: BOUND_DASH,
+        points: { show: false },
+      },
+      {
+        label: "federated lower bound",
+        stroke: COLORS.fed,
+        width: 1.2,
+        dash: BOUND_DASH,
+        points: { show: false },
+      },
     ],
     hooks: { draw: [drawThresholds] },
   };
-  return mount(opts, [[], [], [], []], el);
+  return mount(opts, [[], [], [], [], [], []], el);
 }
 
 // The dash of the ghost's line (the player's factory had it stayed on local predictive).

@@ -12,8 +12,10 @@ import { CompareSocket } from "./socket.js";
 import {
   answerSentence,
   chartLabel,
+  decisionSentence,
   levels,
   pct,
+  renderFailures,
   renderTable,
   youSentence,
   yours,
@@ -139,7 +141,8 @@ function renderResult() {
     `${n} factories, each with its own local model, against the federated model they trained ` +
       `together (model family: ${result.model}); ${result.seeds.length} draw seed` +
       `${result.seeds.length === 1 ? "" : "s"} × ${result.ticks.toLocaleString("en-US")} ticks, ` +
-      `every strategy on the same engines.`,
+      `every strategy on the same engines; ${result.decision === "raw" ? "raw" : "calibrated"} ` +
+      `decision.`,
   );
   const you = $("cmp-you");
   setHidden(you, page.node == null);
@@ -151,6 +154,8 @@ function renderResult() {
   setAttr(chartBox, "aria-label", chartLabel(result, mine));
   draw();
   renderTable($("cmp-table-head"), $("cmp-table-body"), result, node);
+  setText($("cmp-decision"), decisionSentence(result));
+  renderFailures($("cmp-fail-head"), $("cmp-fail-body"), result);
 }
 
 function renderLegend(result, mine) {

@@ -144,3 +144,64 @@ export function renderTable(head, body, result, node) {
     }),
   );
 }
+
+// The failures table's columns: each policy's key in a seed's `failures`, and its header.
+export const FAILURE_COLUMNS = [
+  ["corrective", "Corrective"],
+  ["preventative", "Preventative"],
+  ["local_median", "Local (median)"],
+  ["federated", "Federated"],
+  ["centralized", "Centralized"],
+];
+
+// A count of failures: whole, or with the half a median of an even count can have.
+export const count = (v) => (v != null && isFinite(v) ? String(Number(v.toFixed(1))) : "-");
+
+// The decision the comparison used, in words.
+export function decisionSentence(result) {
+  return result.decision === "raw"
+    ? "Decision: raw rule. A predictive strategy maintains when its model's prediction drops " +
+        "below the threshold (no margin)."
+    : "Decision: calibrated. A predictive strategy maintains when its model's prediction less " +
+        "the model's margin (its 90% over-prediction late in life, measured on its training " +
+        "engines) drops below the threshold.";
+}
+
+// The failures table's rows (and a mean row): seed, then each policy's failures.
+export function failureRows(result) {
+  const rows = result.seeds.map((s) => {
+    const row = { seed: String(s.seed) };
+    for (const [key] of FAILURE_COLUMNS) row[key] = s.failures ? (s.failures[key] ?? null) : null;
+    return row;
+  });
+  const meanRow = { seed: "mean" };
+  for (const [key] of FAILURE_COLUMNS) {
+    meanRow[key] = mean(rows.map((r) => r[key]).filter((v) => v != null));
+  }
+  return [...rows, meanRow];
+}
+
+export function renderFailures(head, body, result) {
+  const tr = el("tr");
+  for (const [key, label] of [["seed", "Seed"], ...FAILURE_COLUMNS]) {
+    const th = el("th", key === "seed" ? null : "num", label);
+    th.scope = "col";
+    tr.appendChild(th);
+  }
+  head.replaceChildren(tr);
+  body.replaceChildren(
+    ...failureRows(result).map((r) => {
+      const row = el("tr", r.seed === "mean" ? "mean" : null);
+      row.dataset.seed = r.seed;
+      const th = el("th", null, r.seed === "mean" ? "mean" : `seed ${r.seed}`);
+      th.scope = "row";
+      row.appendChild(th);
+      for (const [key] of FAILURE_COLUMNS) {
+        const td = el("td", "num", count(r[key]));
+        td.dataset.key = key;
+        row.appendChild(td);
+      }
+      return row;
+    }),
+  );
+}

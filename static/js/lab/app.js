@@ -72,6 +72,7 @@ function start() {
   page.status = "starting";
   page.rounds = [];
   page.final = null;
+  setHidden($("lab-headline"), true);
   charts.clear();
   say("Asking the server for a training slot…");
   send({ type: "start", config });
@@ -143,9 +144,39 @@ function onRound(record) {
   say(`Round ${record.round} of ${total}: test RMSE ${rmse} cycles${eps}${paused}.${failed}`);
 }
 
+// The run's headline in words: the errors that matter for maintenance and what the model earns
+// in the game (as % of the oracle's profit, under the game's decision), or why the game cannot
+// use it.
+export function headline(final) {
+  const fmt = (v) => (v == null ? "-" : Number(v).toFixed(2));
+  const errors =
+    `late-life RMSE ${fmt(final.late_life_rmse)} cycles, capped RMSE ` +
+    `${fmt(final.capped_rmse)}`;
+  if (final.percent_of_oracle == null) {
+    const why = final.not_deployed || "no % of the oracle was measured";
+    return `${errors}; the game cannot use this model: ${why}.`;
+  }
+  const cal = final.calibration;
+  const margin = cal ? String(Number(Number(cal.margin).toFixed(2))) : null;
+  const rule = !cal
+    ? ""
+    : cal.decision === "raw"
+      ? ` (raw rule: no margin; its margin would be ${margin} cycles)`
+      : ` (calibrated decision: maintains when prediction − margin ${margin} < the threshold; ` +
+        `margin from ${cal.rows} late-life cycles of the nodes' own engines)`;
+  return (
+    `${errors}; in the game it earns ${Number(final.percent_of_oracle).toFixed(1)}% of the ` +
+    `oracle's profit${rule}.`
+  );
+}
+
 function onFinished(final) {
   const fmt = (v) => (v == null ? "-" : Number(v).toFixed(2));
   say(`Finished ${page.rounds.length} rounds: test RMSE ${fmt(final.rmse)} cycles.`);
+  const head = $("lab-headline");
+  setText(head, `After ${final.rounds_done ?? page.rounds.length} rounds: ${headline(final)}`);
+  head.dataset.deployable = final.percent_of_oracle == null ? "false" : "true";
+  setHidden(head, false);
   let text =
     `Final global model: test RMSE ${fmt(final.rmse)} cycles, late-life RMSE ` +
     `${fmt(final.late_life_rmse)}.`;

@@ -1,6 +1,6 @@
 // The lab's round-by-round charts on the vendored uPlot (through ../charts/core.js):
 // - test RMSE and late-life RMSE of the global model per round, and the privacy spent (epsilon,
-//   right axis) under differential privacy;
+//   right axis) under differential privacy, and the capped RMSE (true RUL capped at 125);
 // - the nodes' loss with their own trained model, then with the new global model: plotted at
 //   round r - 0.5 and r, the median node draws the FF09 sawtooth (quartiles beside it);
 // - a round's simulated time and the bytes it moved.
@@ -9,6 +9,7 @@ import { COLORS, FONT, axisBase, mount, uPlot } from "../charts/core.js";
 
 const quiet = { legend: { show: false }, select: { show: false } };
 const MB = 1e6;
+const CAPPED = "#7aa2ff"; // capped RMSE (true RUL capped at 125)
 
 const ROUND_INCRS = [1, 2, 5].concat(
   ...Array.from({ length: 4 }, (_, i) => [10, 20, 25, 50].map((m) => m * 10 ** i)),
@@ -49,7 +50,7 @@ const finite = (x) => (x != null && Number.isFinite(x) ? x : null);
 export class LabCharts {
   constructor(els) {
     this.els = els;
-    this.rmse = [[], [], [], []]; // rounds, RMSE, late-life RMSE, epsilon
+    this.rmse = [[], [], [], [], []]; // rounds, RMSE, late-life RMSE, epsilon, capped RMSE
     this.loss = [[], [], [], []];
     this.cost = [[], [], []];
     this.charts = null;
@@ -74,6 +75,7 @@ export class LabCharts {
             line("test RMSE", COLORS.fed),
             line("late-life RMSE", COLORS.local),
             line("epsilon", "#e8edf3", { scale: "eps", dash: [4, 3] }),
+            line("capped RMSE", CAPPED),
           ],
         },
         this.rmse,
@@ -133,6 +135,7 @@ export class LabCharts {
     this.rmse[1].push(finite(record.rmse));
     this.rmse[2].push(finite(record.late_life_rmse));
     this.rmse[3].push(finite(record.epsilon));
+    this.rmse[4].push(finite(record.capped_rmse));
     const before = quartiles(record.node_loss_before || []);
     const after = quartiles(record.node_loss_after || []);
     this.loss[0].push(r - 0.5, r);
@@ -145,8 +148,8 @@ export class LabCharts {
     const fmt = (v) => (v == null ? "not finite" : v.toFixed(2));
     this.els.rmse.setAttribute(
       "aria-label",
-      `Test RMSE per round; round ${r}: ${fmt(last(this.rmse[1]))} cycles, late-life ` +
-        `${fmt(last(this.rmse[2]))}` +
+      `Test RMSE per round; round ${r}: ${fmt(last(this.rmse[1]))} cycles, capped ` +
+        `${fmt(last(this.rmse[4]))}, late-life ${fmt(last(this.rmse[2]))}` +
         (record.epsilon == null ? "." : `; privacy spent epsilon ${fmt(record.epsilon)}.`),
     );
     this.els.loss.setAttribute(

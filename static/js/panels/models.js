@@ -1,10 +1,12 @@
 // The models panel: the model family, each model's test RMSE as a bar (the player's own local
 // model next to the median over the factories), the same near the end of an engine's life
-// (where maintenance is decided), and the federated learning curve.
+// (where maintenance is decided), each model's calibration margin with what each policy lets
+// fail and earns (`models.calibration`, `models.policies`), and the federated learning curve.
 
 import { COLORS, destroyChart } from "../charts/core.js";
 import { curveChart } from "../charts/plots.js";
 import { $, el, setText } from "../dom.js";
+import { median } from "../compare/summary.js";
 
 const YOURS = "#f5a524"; // the player's colour (FACTORY_COLORS[0])
 
@@ -25,6 +27,61 @@ export function factoryModel(models, node) {
 }
 
 const f1 = (v) => (v != null && isFinite(v) ? v.toFixed(1) : "-");
+// A margin or a count: at most two decimals, no trailing zeros (4.75, 11, 29, 28.5).
+export const short = (v) => (v != null && isFinite(v) ? String(Number(v.toFixed(2))) : "-");
+const pct = (v) => (v != null && isFinite(v) ? `${v.toFixed(1)}%` : "-");
+const NUMBER_WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight"];
+
+// The policy table's rows: [key, label, margin, failures, % of the oracle, colour]. The
+// player's own local model has a margin but no policy outcome of its own (`policies` gives the
+// median factory's), hence nulls there.
+export function policyRows(m, node) {
+  const cal = m.calibration || null;
+  const pol = m.policies || { percent_of_oracle: {}, failures: {} };
+  const locals = cal ? cal.local.map((c) => c.margin) : [];
+  const mine = cal && cal.local[node] ? cal.local[node].margin : null;
+  const n = (m.factories || []).length || locals.length;
+  const out = (key) => [pol.failures[key] ?? null, pol.percent_of_oracle[key] ?? null];
+  return [
+    ["corrective", "Corrective", null, ...out("corrective"), COLORS.naive],
+    ["preventative", "Preventative", null, ...out("preventative"), COLORS.prev],
+    ["local", `Local (median of ${n})`, locals.length ? median(locals) : null, ...out("local_median"), COLORS.local],
+    ["yours", `Your local (node ${node})`, mine, null, null, YOURS],
+    ["federated", "Federated", cal ? cal.federated.margin : null, ...out("federated"), COLORS.fed],
+    ["centralized", "Centralized", cal ? cal.centralized.margin : null, ...out("centralized"), COLORS.centralized],
+  ];
+}
+
+// What the panel says about the player's local model's margin: how little it calibrates on.
+export function marginNote(m, node, engines = 4) {
+  const cal = m.calibration;
+  const mine = cal && cal.local[node];
+  if (!mine) return "";
+  const all = cal.local.map((c) => c.margin);
+  const word = NUMBER_WORDS[engines] ?? String(engines);
+  return (
+    `Your local model calibrates on its own ${word} engines alone: ${mine.rows} late-life ` +
+    `cycles (the federated model's margin comes from ${cal.federated.rows}, summed from every ` +
+    `factory's residual histogram without sharing data), so its margin of ${short(mine.margin)} ` +
+    `cycles is a guess from very little data; the ${all.length} factories' margins range from ` +
+    `${short(Math.min(...all))} to ${short(Math.max(...all))}.`
+  );
+}
+
+// The rule in words: the decision, and what the margin is.
+export function ruleText(m, decision, threshold) {
+  const cal = m.calibration;
+  const level = cal ? Math.round(100 * cal.federated.level) : 90;
+  const window = cal ? short(cal.federated.window) : "30";
+  const ticks = m.policies ? m.policies.ticks.toLocaleString("en-US") : "?";
+  const what =
+    `a model's margin is the ${level}% quantile of its over-prediction (prediction − true RUL) ` +
+    `on its training engines' cycles with true RUL ≤ ${window}.`;
+  const outcomes = ` Failures and % of the oracle: ${ticks} ticks of fair draws with the game's models and rules.`;
+  return decision === "raw"
+    ? `Decision: raw rule (maintain when a prediction < ${threshold}; margins measured, not used): ${what}${outcomes}`
+    : `Decision: calibrated (maintain when prediction − margin < ${threshold}); ${what}${outcomes}`;
+}
 
 function drawBars(box, rows, prefix) {
   const max = Math.max(...rows.map((r) => r[2]).filter((v) => v != null && isFinite(v)), 1);
@@ -89,6 +146,40 @@ export function mountModels(store) {
     );
   }
 
+  const policyBody = $("policy-body");
+  const policyRule = $("policy-rule");
+  const marginNoteEl = $("model-margin-note");
+
+  function buildPolicies(m, node, decision) {
+    setText(policyRule, ruleText(m, decision, game.config.rul_threshold));
+    policyBody.replaceChildren(
+      ...policyRows(m, node).map(([key, label, margin, failures, percent, color]) => {
+        const tr = el("tr", key === "yours" ? "player" : null);
+        const th = el("th", null);
+        th.scope = "row";
+        const swatch = el("span", "swatch");
+        swatch.style.background = color;
+        th.append(swatch, el("span", key === "yours" ? "fname" : null, label));
+        tr.appendChild(th);
+        const cells = [
+          ["margin", margin == null ? "-" : short(margin)],
+          ["failures", failures == null ? "-" : short(failures)],
+          ["pct", pct(percent)],
+        ];
+        for (const [what, text] of cells) {
+          const td = el("td", what === "pct" && percent < 0 ? "num neg" : "num", text);
+          td.dataset.testid = `policy-${key}-${what}`;
+          if (key === "yours" && what !== "margin") {
+            td.title = "Measured for the median factory only; Compare runs every factory's.";
+          }
+          tr.appendChild(td);
+        }
+        return tr;
+      }),
+    );
+    setText(marginNoteEl, marginNote(m, node));
+  }
+
   function buildCurve(m) {
     destroyChart(curve);
     const points = m.federated_curve || [];
@@ -106,9 +197,15 @@ export function mountModels(store) {
     );
   }
 
+  let shownDecision = null;
   store.subscribe("snapshot", ({ modelsChanged }) => {
     const node = game.player.node;
-    if (modelsChanged || node !== shownNode) buildFigures(game.models, node);
+    const decision = game.state.margins ? game.state.margins.decision : null;
+    if (modelsChanged || node !== shownNode || decision !== shownDecision) {
+      buildFigures(game.models, node);
+      shownDecision = decision;
+      buildPolicies(game.models, node, decision);
+    }
     if (modelsChanged) buildCurve(game.models);
   });
 }

@@ -1,5 +1,7 @@
 // The player's slots: per slot a header (engine, cycle, status), the strategy chart (cycle and
-// predicted RUL against the thresholds) and the 16 sensor sparklines.
+// predicted RUL against the thresholds, with each prediction's lower bound: the prediction less
+// its model's calibration margin, what the calibrated decision compares with the threshold) and
+// the 16 sensor sparklines.
 //
 // Every state is appended to per-slot buffers as it arrives (so no cycle is lost between two
 // animation frames); each chart gets one setData per frame, only when its slot changed.
@@ -9,6 +11,7 @@ import { destroyChart } from "../charts/core.js";
 import { strategyChart } from "../charts/plots.js";
 import { $, setAttr, setText, throttle } from "../dom.js";
 import { formatValue } from "../format.js";
+import { lowerBound, playerMargins } from "../store.js";
 
 const SENSOR_WINDOW = 100; // cycles of the current engine kept in each sensor chart
 const ENGINE_CAP = 2000; // cycles kept in a strategy chart (longer than any engine)
@@ -98,6 +101,8 @@ export function mountSlots(store) {
         cycle: [],
         local: [],
         fed: [],
+        localLow: [], // local prediction - local margin (null under the raw decision)
+        fedLow: [], // federated prediction - federated margin
         dirty: true,
       };
       // Charts are created after the node is in the document, so they can size themselves.
@@ -112,9 +117,14 @@ export function mountSlots(store) {
     for (const slot of slots) clear(slot);
   });
 
-  store.subscribe("state", () => {
+  // Each point's lower bound uses the margins of its own state (a model deployed from the lab
+  // changes the federated margin from then on).
+  store.subscribe("state", (state) => {
     const views = game.player.slots;
-    for (let i = 0; i < slots.length && i < views.length; i++) append(slots[i], views[i]);
+    const margins = playerMargins(state);
+    for (let i = 0; i < slots.length && i < views.length; i++) {
+      append(slots[i], views[i], margins);
+    }
   });
 
   const updateLabels = throttle(() => slots.forEach(label), LABEL_MS);
@@ -130,7 +140,14 @@ export function mountSlots(store) {
       }
       if (slot.dirty) {
         slot.dirty = false;
-        slot.strategyChart.setData([slot.cx, slot.cycle, slot.local, slot.fed]);
+        slot.strategyChart.setData([
+          slot.cx,
+          slot.cycle,
+          slot.local,
+          slot.fed,
+          slot.localLow,
+          slot.fedLow,
+        ]);
         slot.sensors.setData(slot.sx, slot.sy);
       }
     }
@@ -143,13 +160,20 @@ export function mountSlots(store) {
     if (!v) return;
     const cfg = game.config;
     const rul = (x) => (x == null ? "none" : Math.round(x));
+    const m = playerMargins(game.state);
+    const bounds =
+      m.decision === "calibrated"
+        ? `; lower bounds (prediction less its margin): local ` +
+          `${rul(lowerBound(v.local_rul, m.local))}, federated ` +
+          `${rul(lowerBound(v.federated_rul, m.federated))}`
+        : "; raw rule (no margin)";
     setAttr(
       slot.chartEl,
       "aria-label",
       `Slot ${slot.index + 1} strategy chart, engine ${v.engine_id}: cycle ${v.cycle} ` +
         `(preventative threshold ${cfg.preventative_cycle}); predicted remaining life: ` +
-        `local model ${rul(v.local_rul)}, federated model ${rul(v.federated_rul)} cycles ` +
-        `(threshold ${cfg.rul_threshold}).`,
+        `local model ${rul(v.local_rul)}, federated model ${rul(v.federated_rul)} cycles` +
+        `${bounds} (threshold ${cfg.rul_threshold}).`,
     );
     const latest = labels
       .map((l, k) => {
@@ -165,6 +189,9 @@ export function mountSlots(store) {
         : `Slot ${slot.index + 1} sensors of engine ${v.engine_id}: no cycle run yet.`,
     );
   }
+
+  // Slot i's strategy chart (uPlot; its `data` is what is drawn), for tests and the curious.
+  return { strategy: (i) => (slots[i] ? slots[i].strategyChart : null) };
 }
 
 function clear(slot) {
@@ -177,10 +204,12 @@ function clear(slot) {
   slot.cycle.length = 0;
   slot.local.length = 0;
   slot.fed.length = 0;
+  slot.localLow.length = 0;
+  slot.fedLow.length = 0;
   slot.dirty = true;
 }
 
-function append(slot, view) {
+function append(slot, view, margins) {
   if (view.engine_id !== slot.engineId || view.cycle < slot.lastCycle) {
     clear(slot);
     slot.engineId = view.engine_id;
@@ -200,11 +229,15 @@ function append(slot, view) {
   slot.cycle.push(view.cycle);
   slot.local.push(view.local_rul);
   slot.fed.push(view.federated_rul);
+  slot.localLow.push(lowerBound(view.local_rul, margins.local));
+  slot.fedLow.push(lowerBound(view.federated_rul, margins.federated));
   if (slot.cx.length > ENGINE_CAP) {
     slot.cx.shift();
     slot.cycle.shift();
     slot.local.shift();
     slot.fed.shift();
+    slot.localLow.shift();
+    slot.fedLow.shift();
   }
   slot.dirty = true;
 }
