@@ -30,10 +30,11 @@ ModelFamily = Literal["ff09", "window"]
 ServerOptimizer = Literal["fedavg", "fedavgm", "fedadam"]
 
 # What each family needs to train well. FF09: the report's protocol (10 rounds x 1 epoch, batch
-# 32, Adam 1e-3). Window: FedAvg of a network that must learn temporal filters needs many more
-# rounds; see README "Factory models" for test RMSE against rounds. At 50 rounds the federated
-# model's late-life RMSE was 11.5 but it still let 8 of 39 held-out engines fail at the game's
-# RUL < 10 rule (seed 4: 73.6% of the oracle's profit); at 100 rounds 9.4, 2 failures, 91.6%.
+# 32, Adam 1e-3). Window: the federated stage's rounds, local step and epochs and its server
+# optimizer were chosen on validation engines held out of the training pool, never on the test
+# engines (`python -m bench.selection`, bench/results/selection.json): FedAdam on the server
+# (step 0.1) over local Adam 1e-3, 1 epoch, 100 rounds, against a grid of FedAvg, FedAvgM, FedAdam
+# at other steps, local Adam 3e-3 and 1e-2, 2 local epochs and 50/150 rounds.
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "ff09": {
         "rounds": 10,
@@ -47,9 +48,11 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
         "rounds": 100,
         "local_epochs": 1,
         "batch_size": 32,
-        "lr": 3e-3,
+        "lr": 1e-3,
         "centralized_batch_size": 512,
         "centralized_epochs": 20,
+        "server_optimizer": "fedadam",
+        "server_lr": 0.1,
     },
 }
 

@@ -184,7 +184,7 @@ def test_fedavg_rule_equals_the_default_averaging() -> None:
 def test_server_optimizer_changes_only_the_federated_model() -> None:
     data = load_benchmark(EMBEDDED_DATA_DIR, "FD001")
     few = {"subset": "FD001", "seed": 0, "rounds": 2, "centralized_epochs": 1}
-    plain = run_benchmark(data, BenchmarkConfig(**few))  # type: ignore[arg-type]
+    plain = run_benchmark(data, BenchmarkConfig(**few, server_optimizer="fedavg"))  # type: ignore[arg-type]
     adam = run_benchmark(
         data,
         BenchmarkConfig(**few, server_optimizer="fedadam", server_lr=0.03),  # type: ignore[arg-type]
