@@ -88,7 +88,7 @@ def test_a_selection_run_trains_on_fit_engines_only(runs: Runs) -> None:
     family = family_of("window", {"n_features": data.n_features})
     cfg = FactoryModelsConfig(seed=SEED, n_nodes=64, rounds=1, centralized_epochs=1)
     for stage in ("federated", "centralized"):
-        result = train_one_stage(data, family, cfg, stage)  # type: ignore[arg-type]
+        result = train_one_stage(data, family, cfg, stage)
         drawn = np.unique(data.runs.row_engine[result.fed.any(0).numpy()])
         assert set(drawn) == set(data.train_engines), stage  # every fit engine, nothing else
 
@@ -184,11 +184,8 @@ def test_fedavg_rule_equals_the_default_averaging() -> None:
 def test_server_optimizer_changes_only_the_federated_model() -> None:
     data = load_benchmark(EMBEDDED_DATA_DIR, "FD001")
     few = {"subset": "FD001", "seed": 0, "rounds": 2, "centralized_epochs": 1}
-    plain = run_benchmark(data, BenchmarkConfig(**few, server_optimizer="fedavg"))  # type: ignore[arg-type]
-    adam = run_benchmark(
-        data,
-        BenchmarkConfig(**few, server_optimizer="fedadam", server_lr=0.03),  # type: ignore[arg-type]
-    )
+    plain = run_benchmark(data, BenchmarkConfig(**few, server_optimizer="fedavg"))
+    adam = run_benchmark(data, BenchmarkConfig(**few, server_optimizer="fedadam", server_lr=0.03))
     assert adam.metrics["settings"]["server_optimizer"] == "fedadam"
     assert plain.metrics["settings"]["server_optimizer"] == "fedavg"
     assert np.array_equal(adam.predictions["centralized"], plain.predictions["centralized"])
