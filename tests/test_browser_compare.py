@@ -184,6 +184,22 @@ def test_compare_without_a_node_marks_nobody(browser: Any, server_url: str) -> N
         assert d.page.get_by_test_id("legend-you").count() == 0
         assert d.page.evaluate("window.__compare.chart.you") == []
         expect(d.page.get_by_test_id("compare-sentence")).to_contain_text("Federated earns")
+        # The decision in use, and each policy's failures per seed (the server's figures).
+        expect(d.page.get_by_test_id("compare-decision")).to_contain_text(
+            "Decision: raw rule" if result["decision"] == "raw" else "Decision: calibrated"
+        )
+        expect(d.page.get_by_test_id("compare-context")).to_contain_text(
+            f"{result['decision']} decision"
+        )
+        rows = d.page.locator("[data-testid=compare-failures] tbody tr")
+        assert rows.count() == len(result["seeds"]) + 1  # and a mean row
+        keys = ["corrective", "preventative", "local_median", "federated", "centralized"]
+        for i, seed in enumerate(result["seeds"]):
+            row = rows.nth(i)
+            assert row.get_attribute("data-seed") == str(seed["seed"])
+            for key in keys:
+                cell = row.locator(f"td[data-key={key}]").inner_text()
+                assert float(cell) == pytest.approx(seed["failures"][key], abs=0.051)
     finally:
         tb.close_dashboard(d)
 
