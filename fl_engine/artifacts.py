@@ -15,7 +15,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from fl_engine.experiment import MODELS, ExperimentResult
+from fl_engine.arrays import IndexArray
+from fl_engine.calibration import CalibrationSpec, calibration_of, residual_histogram
+from fl_engine.experiment import MODELS, ExperimentResult, predict_rul
 from fl_engine.model import MLPConfig
 
 MODEL_FILES = ("centralized", "federated", "local")
@@ -75,7 +77,31 @@ def metrics_of(result: ExperimentResult) -> dict[str, Any]:
         "target_std": data.target_std,
         "model": asdict(result.mlp),
         "settings": cfg.model_dump(),
+        "calibration": experiment_calibration(result),
         "seconds": result.seconds,
+    }
+
+
+def experiment_calibration(result: ExperimentResult) -> dict[str, Any]:
+    """Each model's margin (`fl_engine.calibration`, in-sample) on the rows it trained on: the
+    federated one from each averaged node's histogram, summed; the local one on its node alone."""
+    data, spec = result.data, CalibrationSpec()
+    fed = result.trained_rows["federated"]
+
+    def counts(name: str, rows: IndexArray) -> Any:
+        pred = predict_rul(data, result.mlp, result.params[name], rows)
+        return residual_histogram(pred, data.runs.rul[rows], spec)
+
+    nodes = [data.rows_of(p) for p in result.partition]
+    federated = sum(counts("federated", np.intersect1d(r, fed)) for r in nodes)
+    return {
+        "centralized": calibration_of(
+            counts("centralized", result.trained_rows["centralized"]), spec, "in-sample"
+        ).to_json("calibrated"),
+        "federated": calibration_of(np.asarray(federated), spec, "in-sample").to_json("calibrated"),
+        "local": calibration_of(
+            counts("local", result.trained_rows["local"]), spec, "in-sample"
+        ).to_json("calibrated"),
     }
 
 

@@ -146,7 +146,7 @@ def test_an_artifacts_path_that_is_a_file_is_an_error_not_a_retrain(tmp_path: Pa
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
-        ('{"format": "turbofan-tycoon/factory-models/1", "config": []}', "config: Input should"),
+        ('{"format": "turbofan-tycoon/factory-models/2", "config": []}', "config: Input should"),
         ("[1, 2]", "a JSON list, not an object"),
     ],
 )

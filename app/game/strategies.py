@@ -47,7 +47,9 @@ def strategy_infos(settings: GameSettings) -> list[StrategyInfo]:
             "local",
             "Local predictive",
             f"Maintain when your own factory's model predicts fewer than "
-            f"{settings.rul_threshold:g} cycles of remaining useful life.",
+            f"{settings.rul_threshold:g} cycles of remaining useful life"
+            + _margin_clause(settings, "your four engines")
+            + ".",
             "Unlocks when you hire a data scientist (offered once preventative is unlocked).",
         ),
         StrategyInfo(
@@ -55,11 +57,21 @@ def strategy_infos(settings: GameSettings) -> list[StrategyInfo]:
             "Federated predictive",
             f"Maintain when the federated model, trained across all factories without sharing "
             f"their data, predicts fewer than {settings.rul_threshold:g} cycles of remaining "
-            "useful life.",
+            "useful life" + _margin_clause(settings, "every factory's engines") + ".",
             f"Unlocks when you accept the federation offer, which arrives after "
             f"{settings.federation_offer_after_cycles} ticks on local predictive.",
         ),
     ]
+
+
+def _margin_clause(settings: GameSettings, engines: str) -> str:
+    """How the calibrated decision reads the prediction, in words."""
+    if settings.decision == "raw":
+        return ""
+    return (
+        f", counting from the prediction minus the model's margin (how far it ran above the "
+        f"truth late in life on {engines}, 9 times in 10)"
+    )
 
 
 def should_maintain(
