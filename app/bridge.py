@@ -75,6 +75,7 @@ def ensure_factory_models(
             return load_factory_models(folder)
         except OutdatedArtifactError as exc:
             why = str(exc)
+            console.print(f"{why}: replacing them", highlight=False)
     config = FactoryModelsConfig(seed=seed, model=model, calibration=calibration)
     shipped = shipped_models(shipped_dir, runs, config, console)
     if shipped is not None:

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from app.bridge import game_models_for
 from app.game.analysis import compare_policies
-from app.game.compare import compare_seed, summarize
+from app.game.compare import Summary, compare_seed, summarize
 from app.game.settings import GameSettings
 from fl_engine.data import load_runs, resolve_data_dir
 
@@ -26,6 +26,7 @@ Json = dict[str, Any]
 
 
 def compare_bench(seeds: list[int], ticks: int, models_dir: Path, console: Console) -> Json:
+    """Both decisions on the same models: calibrated (the game's) and raw (FF09's rule)."""
     runs = load_runs(resolve_data_dir())
     settings = GameSettings()
     pools = {s: list(game_models_for(runs, models_dir, s, "window", console).traces) for s in seeds}
@@ -33,6 +34,8 @@ def compare_bench(seeds: list[int], ticks: int, models_dir: Path, console: Conso
     results = [compare_seed(pools[s], settings, s, ticks) for s in seeds]
     summary = summarize(results)
     vectorized_s = time.perf_counter() - start
+    raw_settings = GameSettings(decision="raw")
+    raw = summarize([compare_seed(pools[s], raw_settings, s, ticks) for s in seeds])
     n_policies = 3 + len(results[0].percent_of_oracle) - 2 + len(results[0].local_by_factory)
     start = time.perf_counter()
     reference = ("corrective", "preventative", "federated", "oracle")
@@ -46,14 +49,19 @@ def compare_bench(seeds: list[int], ticks: int, models_dir: Path, console: Conso
         "centralized",
         "federated",
         "local median",
+        "failures: centralized / federated / local median",
+        "raw rule: centralized / federated / local median",
     ):
         table.add_column(column, justify="right")
-    for r in results:
-        p = r.percent_of_oracle
+    for r, plain in zip(results, raw.seeds, strict=True):
+        p, f, q = r.percent_of_oracle, r.failures, plain.percent_of_oracle
         table.add_row(
             str(r.seed),
             *(f"{p[k]:.1f}" for k in ("corrective", "preventative", "centralized", "federated")),
             f"{np.median(r.local_by_factory):.1f}",
+            f"{f['centralized']:.0f} / {f['federated']:.0f} / {f['local_median']:.1f}",
+            f"{q['centralized']:.1f} / {q['federated']:.1f} / "
+            f"{np.median(plain.local_by_factory):.1f}",
         )
     console.print(table)
     lo, hi = summary.ci95
@@ -70,5 +78,23 @@ def compare_bench(seeds: list[int], ticks: int, models_dir: Path, console: Conso
         "vectorized_seconds": vectorized_s,
         "step_function_seconds_per_factory_seed": step_s_per_factory,
         "step_function_estimate_seconds": step_s_per_factory * n_policies * len(seeds),
+        "decision": settings.decision,
         **summary.to_json(),
+        "targets": targets(summary),
+        "raw": {"decision": "raw", **raw.to_json()},
+    }
+
+
+def targets(summary: Summary) -> dict[str, bool]:
+    """Issue 18's targets on the calibrated decision (README, 'Does federated beat local?')."""
+    return {
+        "federated_within_2_points_of_centralized_every_seed": all(
+            s.percent_of_oracle["federated"] >= s.percent_of_oracle["centralized"] - 2.0
+            for s in summary.seeds
+        ),
+        "federated_failures_at_most_1_every_seed": all(
+            s.failures["federated"] <= 1 for s in summary.seeds
+        ),
+        "federated_minus_local_at_least_40": summary.mean >= 40.0,
+        "interval_lower_end_above_35": summary.ci95[0] > 35.0,
     }

@@ -129,6 +129,25 @@ def test_models_cached_in_the_artifacts_dir_come_before_the_shipped_ones(
     assert models.metrics["rmse"]["federated"] == 1.5
 
 
+@pytest.mark.usefixtures("no_training")
+def test_a_cache_an_older_version_wrote_is_replaced_not_an_error(
+    shipped: FactoryModels, embedded_runs: Runs, tmp_path: Path
+) -> None:
+    """Models cached before margins existed (format 1) cannot decide the calibrated way: they
+    are trained again, here by taking the shipped set, and the user is told why."""
+    cached = models_dir(tmp_path, "window", 0)
+    shutil.copytree(SHIPPED, cached)
+    doc = json.loads((cached / "factory_models.json").read_text())
+    doc["format"] = "turbofan-tycoon/factory-models/1"
+    del doc["metrics"]["calibration"]
+    (cached / "factory_models.json").write_text(json.dumps(doc))
+    console = _console()
+    models = ensure_factory_models(tmp_path, embedded_runs, 0, "window", console)
+    assert models.calibration == shipped.calibration
+    assert "written by an older version" in _said(console)
+    assert "using the shipped window game models" in _said(console)
+
+
 def _changed_signals(runs: Runs) -> Runs:
     signals = runs.signals.copy()
     signals[0, 5] += 1.0
