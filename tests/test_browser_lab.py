@@ -102,6 +102,17 @@ def test_the_lab_trains_a_federation_live_and_deploys_it_into_the_game(tabs: Tab
     expect(tabs.game.by_id("federated-model")).to_have_text(
         f"Federated strategy's model: {deployed['model']}"
     )
+    # ... with the lab model's own margin, the one the game's decision now subtracts: in the
+    # strategy chart's legend and beside the Models panel's (default) figures
+    margins = game.evaluate("window.__tycoon.game.state.margins")
+    final = page.evaluate("window.__lab.final")
+    if margins["decision"] == "calibrated" and final.get("calibration"):
+        assert margins["federated"] == pytest.approx(final["calibration"]["margin"])
+        margin = f"{margins['federated']:.2f}".rstrip("0").rstrip(".")
+        expect(tabs.game.by_id("legend-fed-bound")).to_have_text(
+            f"federated lower bound (prediction − margin {margin})"
+        )
+    expect(tabs.game.by_id("model-deployed")).to_contain_text(deployed["model"])
     # nothing left this machine
     hosts = {urlsplit(url).hostname for url in tabs.urls if not url.startswith("data:")}
     assert hosts == {"127.0.0.1"}, tabs.urls

@@ -39,7 +39,8 @@ export function strategyChart(el, thresholds) {
       ctx.fillText(label, u.bbox.left + u.bbox.width - 3 * uPlot.pxRatio, y - 3 * uPlot.pxRatio);
       ctx.restore();
     };
-    line(t.preventative, COLORS.cycle, t.emphasis === "preventative", `preventative ${t.preventative}`);
+    const prevLabel = `preventative ${t.preventative}`;
+    line(t.preventative, COLORS.cycle, t.emphasis === "preventative", prevLabel);
     line(t.rul, COLORS.rul, t.emphasis === "local" || t.emphasis === "federated", `RUL ${t.rul}`);
   };
   const opts = {

@@ -5,7 +5,7 @@
 
 import { COLORS, destroyChart } from "../charts/core.js";
 import { curveChart } from "../charts/plots.js";
-import { $, el, setText } from "../dom.js";
+import { $, el, setHidden, setText } from "../dom.js";
 import { median } from "../compare/summary.js";
 
 const YOURS = "#f5a524"; // the player's colour (FACTORY_COLORS[0])
@@ -45,10 +45,22 @@ export function policyRows(m, node) {
   return [
     ["corrective", "Corrective", null, ...out("corrective"), COLORS.naive],
     ["preventative", "Preventative", null, ...out("preventative"), COLORS.prev],
-    ["local", `Local (median of ${n})`, locals.length ? median(locals) : null, ...out("local_median"), COLORS.local],
+    [
+      "local",
+      `Local (median of ${n})`,
+      locals.length ? median(locals) : null,
+      ...out("local_median"),
+      COLORS.local,
+    ],
     ["yours", `Your local (node ${node})`, mine, null, null, YOURS],
     ["federated", "Federated", cal ? cal.federated.margin : null, ...out("federated"), COLORS.fed],
-    ["centralized", "Centralized", cal ? cal.centralized.margin : null, ...out("centralized"), COLORS.centralized],
+    [
+      "centralized",
+      "Centralized",
+      cal ? cal.centralized.margin : null,
+      ...out("centralized"),
+      COLORS.centralized,
+    ],
   ];
 }
 
@@ -77,9 +89,12 @@ export function ruleText(m, decision, threshold) {
   const what =
     `a model's margin is the ${level}% quantile of its over-prediction (prediction − true RUL) ` +
     `on its training engines' cycles with true RUL ≤ ${window}.`;
-  const outcomes = ` Failures and % of the oracle: ${ticks} ticks of fair draws with the game's models and rules.`;
+  const outcomes =
+    ` Failures and % of the oracle: ${ticks} ticks of fair draws with the game's models and ` +
+    `rules.`;
   return decision === "raw"
-    ? `Decision: raw rule (maintain when a prediction < ${threshold}; margins measured, not used): ${what}${outcomes}`
+    ? `Decision: raw rule (maintain when a prediction < ${threshold}; margins measured, not ` +
+        `used): ${what}${outcomes}`
     : `Decision: calibrated (maintain when prediction − margin < ${threshold}); ${what}${outcomes}`;
 }
 
@@ -154,7 +169,7 @@ export function mountModels(store) {
     setText(policyRule, ruleText(m, decision, game.config.rul_threshold));
     policyBody.replaceChildren(
       ...policyRows(m, node).map(([key, label, margin, failures, percent, color]) => {
-        const tr = el("tr", key === "yours" ? "player" : null);
+        const tr = el("tr", key === "yours" ? "mine" : null);
         const th = el("th", null);
         th.scope = "row";
         const swatch = el("span", "swatch");
@@ -207,5 +222,24 @@ export function mountModels(store) {
       buildPolicies(game.models, node, decision);
     }
     if (modelsChanged) buildCurve(game.models);
+  });
+
+  // A model deployed from the lab runs behind the federated strategy with its own margin: the
+  // figures above stay the default federated model's, and this says so.
+  const deployedEl = $("model-deployed");
+  store.subscribe("render", ({ stateChanged }) => {
+    if (!stateChanged) return;
+    const state = game.state;
+    const lab = state.federated_model && state.federated_model !== "default";
+    setHidden(deployedEl, !lab);
+    if (!lab) return;
+    const margin = state.margins ? state.margins.federated : null;
+    const raw = state.margins && state.margins.decision === "raw";
+    setText(
+      deployedEl,
+      `The federated strategy now runs ${state.federated_model}` +
+        (raw ? "" : `, with its own margin of ${short(margin)} cycles`) +
+        `; the federated figures above are the default federated model's.`,
+    );
   });
 }
