@@ -12,6 +12,7 @@ const quiet = { legend: { show: false }, cursor: { show: false }, select: { show
 
 // The dash of a prediction's lower bound (prediction - margin), in the prediction's colour.
 export const BOUND_DASH = [6, 3];
+const PANEL = "#181d24"; // the slots' background (app.css --panel)
 
 // The slot's strategy chart: cycle count vs the preventative threshold, the local and federated
 // predicted RUL vs the RUL threshold, and each prediction's lower bound (prediction - the model's
@@ -29,14 +30,20 @@ export function strategyChart(el, thresholds) {
         dash: [2, 3],
         alpha: strong ? 1 : 0.55,
       });
-      if (y == null || y < u.bbox.top + 10 * uPlot.pxRatio) return;
+      if (y == null || y < u.bbox.top + 6 * uPlot.pxRatio) return;
       const ctx = u.ctx;
       ctx.save();
-      ctx.font = `${9 * uPlot.pxRatio}px ${FONT.split("px ")[1]}`;
+      const px = uPlot.pxRatio;
+      ctx.font = `${9 * px}px ${FONT.split("px ")[1]}`;
       ctx.textAlign = "right";
+      ctx.textBaseline = "middle";
+      const right = u.bbox.left + u.bbox.width - 3 * px;
+      const w = ctx.measureText(label).width;
+      ctx.fillStyle = PANEL; // a backing, so the dotted line never runs through the label
+      ctx.fillRect(right - w - 3 * px, y - 6 * px, w + 6 * px, 12 * px);
       ctx.fillStyle = color;
-      ctx.globalAlpha = strong ? 1 : 0.8;
-      ctx.fillText(label, u.bbox.left + u.bbox.width - 3 * uPlot.pxRatio, y - 3 * uPlot.pxRatio);
+      ctx.globalAlpha = strong ? 1 : 0.85;
+      ctx.fillText(label, right, y);
       ctx.restore();
     };
     const prevLabel = `preventative ${t.preventative}`;
