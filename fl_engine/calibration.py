@@ -120,11 +120,11 @@ class Calibration:
 
 
 def calibration_of(counts: CountArray, spec: CalibrationSpec, method: str) -> Calibration:
-    """A model's calibration from its (summed) histogram."""
-    return Calibration(
-        spec.level,
-        spec.window,
-        margin_from_histogram(counts, spec.level),
-        method,
-        int(counts.sum()),
-    )
+    """A model's calibration from its (summed) histogram.
+
+    A model with no training cycle in the window (a factory whose four engines all left the data
+    more than `window` cycles before failing) has nothing to calibrate on: its margin is 0, so it
+    decides on its raw prediction, and `rows` 0 says why."""
+    rows = int(counts.sum())
+    margin = margin_from_histogram(counts, spec.level) if rows else 0.0
+    return Calibration(spec.level, spec.window, margin, method, rows)

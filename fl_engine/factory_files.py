@@ -94,7 +94,7 @@ class _Calibration(_Strict):
     window: float = Field(ge=0)
     margin: float
     method: str
-    rows: int = Field(ge=1)
+    rows: int = Field(ge=0)
 
 
 class _Calibrations(_Strict):

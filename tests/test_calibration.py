@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from fl_engine.calibration import (
     BIN_WIDTH,
     CalibrationSpec,
+    calibration_of,
     margin_from_histogram,
     pooled_margin,
     residual_histogram,
@@ -66,6 +67,9 @@ def test_nothing_to_calibrate_on_and_non_finite_predictions_are_refused() -> Non
         residual_histogram(np.array([np.nan]), np.array([1.0]), SPEC)
     with pytest.raises(ValueError, match="level"):
         CalibrationSpec(level=1.0)
+    # a model with no cycle near failure to learn its margin from decides on its prediction
+    empty = calibration_of(residual_histogram(np.ones(3), np.full(3, 99.0), SPEC), SPEC, "x")
+    assert (empty.margin, empty.rows) == (0.0, 0)
 
 
 @pytest.fixture(scope="module")
