@@ -140,8 +140,9 @@ def test_the_models_panel_shows_margins_failures_and_percent_of_oracle(
 @pytest.fixture(scope="module")
 def raw_server(browser_game_models: Any) -> Iterator[str]:
     """The real app under the raw decision (FF09's rule: no margin)."""
-    from app.game.settings import GameSettings
     from servers import running_server
+
+    from app.game.settings import GameSettings
 
     with running_server(browser_game_models, game=GameSettings(decision="raw")) as base:
         yield f"http://{base}/"
@@ -191,7 +192,10 @@ def test_the_lab_headline_gives_percent_of_oracle_after_a_run(tabs: tl.Tabs) -> 
         assert f"earns {final['percent_of_oracle']:.1f}% of the oracle's profit" in text
         cal = final["calibration"]
         if cal["decision"] == "calibrated":
-            assert f"calibrated decision: maintains when prediction − margin {short(cal['margin'])}" in text
+            assert (
+                f"calibrated decision: maintains when prediction − margin {short(cal['margin'])}"
+                in text
+            )
         else:
             assert "raw rule" in text
     # the round curves are still drawn, the capped RMSE among them
