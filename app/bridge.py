@@ -225,6 +225,10 @@ def game_models_for(
         "ticks": POLICY_TICKS,
         "percent_of_oracle": percent,
         "failures": played.failures,
+        "local_by_node": {
+            "percent_of_oracle": played.local_by_factory,
+            "failures": played.local_failures,
+        },
     }
     return GameModels(
         traces=traces, model=model, feature_names=list(models.features.names), metrics=metrics

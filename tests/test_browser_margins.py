@@ -126,6 +126,9 @@ def test_the_models_panel_shows_margins_failures_and_percent_of_oracle(
         assert cell(key, "failures") == short(policies["failures"][name])
         assert cell(key, "pct") == f"{policies['percent_of_oracle'][name]:.1f}%"
     assert cell("corrective", "margin") == "-"
+    own = policies["local_by_node"]
+    assert cell("yours", "failures") == short(own["failures"][node])
+    assert cell("yours", "pct") == f"{own['percent_of_oracle'][node]:.1f}%"
     # Your local model calibrates on its own four engines: its rows, said in words.
     note = dash.by_id("model-margin-note").inner_text()
     assert "own four engines alone" in note

@@ -36,6 +36,7 @@ class SeedComparison:
     # engines each policy let fail: corrective, preventative, centralized?, federated, and the
     # median over the factories' local models ("local_median")
     failures: dict[str, float] = field(default_factory=dict)
+    local_failures: list[int] = field(default_factory=list)  # each factory's own, by node
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ def compare_seed(
         percent_of_oracle=named,
         local_by_factory=[float(v) for v in percent[n_base + n_named :]],
         failures=failures,
+        local_failures=[int(v) for v in result.failures[n_base + n_named :]],
     )
 
 

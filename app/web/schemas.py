@@ -195,6 +195,11 @@ class ModelCalibrations(BaseModel):
     local: list[ModelCalibration] = Field(description="Each factory's own model, by node.")
 
 
+class LocalOutcomes(BaseModel):
+    percent_of_oracle: list[float] = Field(description="Each factory's local model, by node.")
+    failures: list[int] = Field(description="Engines each factory's local model let fail.")
+
+
 class PolicyOutcomes(BaseModel):
     ticks: int
     percent_of_oracle: dict[str, float] = Field(
@@ -204,6 +209,7 @@ class PolicyOutcomes(BaseModel):
         description="Engines each policy let fail: corrective, preventative, centralized, "
         "federated, local_median (the median factory's count)"
     )
+    local_by_node: LocalOutcomes
 
 
 class ModelMetrics(BaseModel):

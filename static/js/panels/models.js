@@ -32,9 +32,8 @@ export const short = (v) => (v != null && isFinite(v) ? String(Number(v.toFixed(
 const pct = (v) => (v != null && isFinite(v) ? `${v.toFixed(1)}%` : "-");
 const NUMBER_WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight"];
 
-// The policy table's rows: [key, label, margin, failures, % of the oracle, colour]. The
-// player's own local model has a margin but no policy outcome of its own (`policies` gives the
-// median factory's), hence nulls there.
+// The policy table's rows: [key, label, margin, failures, % of the oracle, colour]; the
+// player's own local model's outcome is its node's in `policies.local_by_node`.
 export function policyRows(m, node) {
   const cal = m.calibration || null;
   const pol = m.policies || { percent_of_oracle: {}, failures: {} };
@@ -52,7 +51,7 @@ export function policyRows(m, node) {
       ...out("local_median"),
       COLORS.local,
     ],
-    ["yours", `Your local (node ${node})`, mine, null, null, YOURS],
+    ["yours", `Your local (node ${node})`, mine, ...ownOutcome(pol, node), YOURS],
     ["federated", "Federated", cal ? cal.federated.margin : null, ...out("federated"), COLORS.fed],
     [
       "centralized",
@@ -62,6 +61,12 @@ export function policyRows(m, node) {
       COLORS.centralized,
     ],
   ];
+}
+
+function ownOutcome(pol, node) {
+  const own = pol.local_by_node;
+  if (!own) return [null, null];
+  return [own.failures[node] ?? null, own.percent_of_oracle[node] ?? null];
 }
 
 // What the panel says about the player's local model's margin: how little it calibrates on.
@@ -184,9 +189,6 @@ export function mountModels(store) {
         for (const [what, text] of cells) {
           const td = el("td", what === "pct" && percent < 0 ? "num neg" : "num", text);
           td.dataset.testid = `policy-${key}-${what}`;
-          if (key === "yours" && what !== "margin") {
-            td.title = "Measured for the median factory only; Compare runs every factory's.";
-          }
           tr.appendChild(td);
         }
         return tr;
