@@ -1,12 +1,13 @@
 """How far the chosen federated setting sits from the centralized model, on validation engines.
 
-    python -m bench.selection_check [--splits 5] [--out runs/bench]
+    python -m bench.selection_check [--splits 5] [--out runs/bench] [--publish]
 
 `bench.selection` judges a setting on one or two validation splits, and 20 FD001 engines make a
 noisy judge. This check repeats the FedAvg baseline (local Adam 3e-3), the window family's
 chosen setting (`FAMILY_DEFAULTS`) and the centralized model at both local steps on `--splits`
 random validation splits (seeds 0, 1, ...) of both selection protocols, at 50/100/150 rounds.
-Still validation engines only: it reads no test engine. Writes `selection_check.json`.
+Still validation engines only: it reads no test engine. Writes `selection_check.json` to `--out`,
+and with `--publish` to `bench/results/`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.record import machine, produced
+from bench.record import RESULTS, machine, produced
 from bench.selection import (
     BASE_LR,
     CRITERION,
@@ -84,18 +85,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
+    parser.add_argument("--publish", action="store_true", help="also write bench/results/")
     args = parser.parse_args()
     start = time.perf_counter()
     result = check(args.splits)
-    command = f"python -m bench.selection_check --splits {args.splits}"
+    publish = " --publish" if args.publish else ""
+    command = f"python -m bench.selection_check --splits {args.splits}{publish}"
     doc = {
         "produced": {**produced(), "command": command},
         "machine": machine(),
         **result,
         "seconds": time.perf_counter() - start,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "selection_check.json").write_text(json.dumps(doc, indent=1) + "\n")
+    for folder in [args.out] + ([RESULTS] if args.publish else []):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "selection_check.json").write_text(json.dumps(doc, indent=1) + "\n")
     for name, table in result["summary"].items():
         for measure, col in table.items():
             print(f"{name} {measure}")
