@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from fl_engine.calibration import (
     BIN_WIDTH,
+    N_BINS,
     CalibrationSpec,
     calibration_of,
     margin_from_histogram,
@@ -22,6 +23,9 @@ from fl_engine.data import Runs
 from fl_engine.factory_calibration import cross_fit_folds, model_predictions
 from fl_engine.factory_models import FactoryModels, FactoryModelsConfig, train_factory_models
 from fl_engine.features import prepare_protocol
+from fl_engine.lab import new_lab_run
+from fl_engine.lab.calibrate import node_counts, summed_counts
+from fl_engine.lab.config import LabConfig
 from fl_engine.model_families import family_of
 
 SPEC = CalibrationSpec()
@@ -151,3 +155,23 @@ def test_cross_fit_margins_come_from_models_blind_to_the_engines(runs: Runs) -> 
     local_cross = np.median([c.margin for c in crossed.calibration.local])
     assert local_cross > local_in
     assert crossed.metrics["seconds"].keys() >= {"cross_fit_1", "cross_fit_2"}
+
+
+def test_the_lab_sums_node_counts_through_secure_aggregation_exactly() -> None:
+    """Counts are integers: the masked sum (no fixed-point scaling) equals the plain sum."""
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 40, size=(6, N_BINS)).astype(np.int64)
+    assert np.array_equal(summed_counts(counts, secure=True), counts.sum(0))
+    assert np.array_equal(summed_counts(counts, secure=False), counts.sum(0))
+
+
+def test_a_lab_margin_is_read_off_every_base_nodes_counts(runs: Runs) -> None:
+    run = new_lab_run(runs, LabConfig(model="ff09", nodes=8, rounds=1, seed=2))
+    run.run()
+    counts = node_counts(run, SPEC)
+    assert counts.shape == (8, N_BINS)
+    calibration = run.calibration()
+    assert calibration.rows == int(counts.sum())
+    assert calibration.margin == margin_from_histogram(counts.sum(0), SPEC.level)
+    late = sum(int((run.data.runs.rul[rows] <= SPEC.window).sum()) for rows in run.partition)
+    assert calibration.rows == late  # each node's own rows in the window, nothing else

@@ -179,3 +179,19 @@ def test_an_error_line_shows_brackets_as_written(capsys: pytest.CaptureFixture[s
     with pytest.raises(typer.Exit):
         fail("needs Flower: pip install -e .[flower] (shape [k, n])")
     assert "pip install -e .[flower] (shape [k, n])" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("compare", "--decision", "maybe"), "--decision must be one of calibrated, raw"),
+        (("serve", "--calibration", "k-fold"), "--calibration must be one of in-sample, cross-fit"),
+        (("lab", "--decision", "RAW"), "--decision must be one of calibrated, raw, got 'RAW'"),
+    ],
+)
+def test_a_decision_or_calibration_not_offered_is_one_line(
+    args: tuple[str, ...], message: str
+) -> None:
+    done = _tycoon(*args, timeout=120)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr

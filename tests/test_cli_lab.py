@@ -52,7 +52,9 @@ def test_lab_prints_every_round_and_writes_the_record(tmp_path: Path) -> None:
     assert [line.split()[1] for line in rounds] == ["1", "2"], done.stdout
     for column in ("rmse", "late-life rmse", "participants", "rejected", "bytes up", "seconds"):
         assert f"  {column} " in rounds[0], rounds[0]
-    assert any(line.startswith("final: RMSE ") and "% of the oracle" in line for line in lines)
+    final_line = next(line for line in lines if line.startswith("final: "))
+    assert final_line.startswith("final: late-life RMSE ") and "capped RMSE " in final_line
+    assert "% of the oracle's (margin " in final_line
     assert "Personalization" in done.stdout
 
     record = json.loads(out.read_text())
@@ -65,6 +67,11 @@ def test_lab_prints_every_round_and_writes_the_record(tmp_path: Path) -> None:
         assert len(r["attackers"]) == 3 and r["bytes_up"] > 0 and r["rmse"] > 0
     final = record["final"]
     assert final["rmse"] > 0 and 0 < final["percent_of_oracle"] <= 100
+    assert final["capped_rmse"] > 0 and final["late_life_rmse"] > 0
+    calibration = final["calibration"]
+    assert calibration["decision"] == "calibrated" and calibration["level"] == 0.9
+    assert f"margin {calibration['margin']:g})" in final_line
+    assert calibration["rows"] > 0  # every base node's counts, summed
     assert len(final["personalized"]) > 0
     assert {"node", "federated_rmse", "personalized_rmse", "local_rmse"} <= set(
         final["personalized"][0]
@@ -178,7 +185,7 @@ def test_ctrl_c_stops_after_the_round_and_still_writes_what_it_has(tmp_path: Pat
             proc.kill()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
-    assert "interrupted: stopped after round" in stdout and "final: RMSE" in stdout
+    assert "interrupted: stopped after round" in stdout and "final: late-life RMSE" in stdout
     record = json.loads(out.read_text())
     assert 1 <= len(record["rounds"]) < 500 and record["final"]["interrupted"] is True
     assert record["final"]["percent_of_oracle"] > 0

@@ -286,8 +286,17 @@ def _report(final: dict[str, Any], config: LabConfig, rounds: list[dict[str, Any
         )
     pct = final["percent_of_oracle"]
     profit = "not deployed" if pct is None else f"{pct:.1f}% of the oracle's"
+    calibration = final.get("calibration")
+    if calibration is not None:
+        rule = (
+            f"margin {calibration['margin']:g}"
+            if calibration["decision"] == "calibrated"
+            else "raw rule"
+        )
+        profit += f" ({rule})"
     console.print(
-        f"final: RMSE {cycles(final['rmse'])}, late-life RMSE {cycles(final['late_life_rmse'])}, "
+        f"final: late-life RMSE {cycles(final['late_life_rmse'])}, capped RMSE "
+        f"{cycles(final.get('capped_rmse'))}, RMSE {cycles(final['rmse'])}, "
         f"profit in the game {profit} "
         f"({config.aggregation}, {config.nodes} nodes, {config.partition} partition)",
         highlight=False,
