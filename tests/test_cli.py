@@ -195,3 +195,20 @@ def test_a_decision_or_calibration_not_offered_is_one_line(
     done = _tycoon(*args, timeout=120)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_compare_reads_the_decision_from_the_environment_and_the_flag_wins(
+    tmp_path: Path, game_models, game_artifacts_dir: Path
+) -> None:
+    """TYCOON_GAME__DECISION=raw plays FF09's rule; --decision calibrated overrides it."""
+    base = ("compare", "--seeds", "0", "--ticks", "600", "--artifacts", str(game_artifacts_dir))
+    env = {"TYCOON_GAME__DECISION": "raw"}
+    raw, flag = tmp_path / "raw.json", tmp_path / "flag.json"
+    assert _tycoon(*base, "--json", str(raw), env=env, timeout=300).returncode == 0
+    done = _tycoon(*base, "--decision", "calibrated", "--json", str(flag), env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(raw.read_text())["decision"] == "raw"
+    assert json.loads(flag.read_text())["decision"] == "calibrated"
+    federated = [json.loads(p.read_text())["seeds"][0]["percent_of_oracle"]["federated"]
+                 for p in (raw, flag)]  # fmt: skip
+    assert federated[0] != federated[1]

@@ -18,6 +18,7 @@ from app.cli.common import (
     check_choice,
     console,
     fail,
+    first_error,
     parse_seeds,
 )
 
@@ -48,16 +49,22 @@ def compare(
     the same engines in the same order; profit is given as % of an oracle that maintains on the
     last cycle of every engine.
     """
+    from pydantic import ValidationError
+
     from app.bridge import MODEL_FAMILIES, game_models_for
     from app.game.compare import compare_seed, summarize
-    from app.game.settings import GameSettings
+    from app.web.settings import Settings
     from fl_engine.artifacts import ArtifactError
     from fl_engine.data import DataError, load_runs, resolve_data_dir
 
     check_choice("--decision", decision, DECISIONS)
     check_choice("--calibration", calibration, CALIBRATIONS)
-    settings = GameSettings.model_validate({"decision": decision or "calibrated"})
-    method = calibration or "in-sample"
+    try:  # $TYCOON_* as `tycoon serve` reads them; the flags win
+        server = Settings().with_decision(decision)
+    except ValidationError as exc:
+        fail(f"the game settings ($TYCOON_*) are invalid: {first_error(exc)}")
+    settings = server.game
+    method = calibration or server.calibration
     seed_list = parse_seeds(seeds)
     if model not in MODEL_FAMILIES:
         fail(f"unknown model {model!r}; expected one of: {', '.join(MODEL_FAMILIES)}")

@@ -202,10 +202,7 @@ def _settings(data_dir: Path | None, decision: str | None = None) -> Settings:
 
     try:
         settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
-        if decision is None:
-            return settings
-        game = settings.game.model_validate({**settings.game.model_dump(), "decision": decision})
-        return settings.model_copy(update={"game": game})
+        return settings.with_decision(decision)
     except ValidationError as exc:
         fail(f"the game settings ($TYCOON_*) are invalid: {exc.errors()[0]['msg']}")
 

@@ -71,11 +71,7 @@ def serve(
     }
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
-        if decision is not None:  # the flag wins over $TYCOON_GAME__DECISION, keeping the rest
-            game = settings.game.model_validate(
-                {**settings.game.model_dump(), "decision": decision}
-            )
-            settings = settings.model_copy(update={"game": game})
+        settings = settings.with_decision(decision)
     except ValidationError as exc:
         fail(f"invalid setting {first_error(exc)}")
     if settings.artifacts_dir.exists() and not settings.artifacts_dir.is_dir():

@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     static_dir: Path = ROOT / "static"
     game: GameSettings = GameSettings()
 
+    def with_decision(self, decision: str | None) -> Settings:
+        """These settings with the game's decision set (a `--decision` flag wins over
+        $TYCOON_GAME__DECISION and keeps every other game setting); None changes nothing."""
+        if decision is None:
+            return self
+        game = GameSettings.model_validate({**self.game.model_dump(), "decision": decision})
+        return self.model_copy(update={"game": game})
+
     @model_validator(mode="after")
     def _database_beside_the_artifacts(self) -> Settings:
         if self.database == Path():
