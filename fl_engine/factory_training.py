@@ -20,13 +20,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from fl_engine.arrays import FloatArray, IndexArray
+from fl_engine.arrays import IndexArray
 from fl_engine.data import Runs
 from fl_engine.factory_calibration import (
     CROSS_FIT_FOLDS,
@@ -42,8 +41,9 @@ from fl_engine.factory_types import (
     data_fingerprint,
 )
 from fl_engine.features import ProtocolData, prepare_protocol
+from fl_engine.held_out import HeldOutSet
 from fl_engine.local_training import AdamConfig
-from fl_engine.metrics import LATE_LIFE_RUL, late_life_rmse, rmse
+from fl_engine.metrics import LATE_LIFE_RUL
 from fl_engine.model_families import Family, TargetScale, family_of
 from fl_engine.partition import iid
 from fl_engine.rounds import RoundsResult, Stage, train_rounds
@@ -55,28 +55,6 @@ FORMAT = "turbofan-tycoon/factory-models/2"  # 2: every model carries its calibr
 OLDER_FORMATS = ("turbofan-tycoon/factory-models/1",)
 # metrics.json states the calibrated decision; the game's setting may choose raw (`/api/models`).
 DECISION_OF_RECORD = "calibrated"
-
-
-class _TestSet:
-    """The protocol's held-out engines, ready to score many models at once."""
-
-    def __init__(self, data: ProtocolData, family: Family) -> None:
-        engines = [data.engine_rows[e] for e in data.test_engines]
-        rows = np.concatenate(engines)
-        positions = np.split(np.arange(len(rows)), np.cumsum([len(r) for r in engines])[:-1])
-        self.inputs = family.inputs(data.x[torch.as_tensor(rows)], positions)
-        self.true = data.runs.rul[rows]
-        self.family = family
-
-    def scores(self, params: Tensor, to_cycles: Callable[[Tensor], FloatArray]) -> dict[str, Any]:
-        """RMSE, late-life RMSE and RMSE against the capped RUL of params [k, n_params]."""
-        pred = to_cycles(self.family.predict(params, self.inputs))  # [k, rows]
-        capped = np.minimum(self.true, RUL_CAP)
-        return {
-            "rmse": [rmse(p, self.true) for p in pred],
-            "late_life_rmse": [late_life_rmse(p, self.true) for p in pred],
-            "capped_rmse": [rmse(p, capped) for p in pred],
-        }
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -204,7 +182,7 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
         )
     family = family_of(cfg.model)
     scale = family.target_scale(data)  # the one `train_stages` trains against
-    test = _TestSet(data, family)
+    test = HeldOutSet(data, family)
     seconds["prepare"] = time.perf_counter() - t0
     curves: dict[str, list[float]] = {}
 

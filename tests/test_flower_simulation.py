@@ -79,8 +79,10 @@ def test_flower_simulation_gives_the_in_process_global_model(
     ref, fl, stage = both
     # Measured: 2e-7 apart after 10 rounds (float rounding; see fl_engine/flower/task.py).
     assert torch.allclose(fl.global_params, ref.global_params, atol=1e-4, rtol=0)
-    # The non-participant trained alone alongside, from its own model kept in context.state.
-    assert torch.allclose(fl.local_params, ref.local_params, atol=1e-4, rtol=0)
+    # The non-participant trained alone alongside, from its own model kept in context.state:
+    # ~230 Adam steps with nothing averaging them, so float rounding grows with every step: 1.7e-2
+    # at most (weights up to 0.8) measured on a 2-core Xeon, 2e-7 on the AMD EPYC it was written on.
+    assert torch.allclose(fl.local_params, ref.local_params, atol=5e-2, rtol=0)
     assert fl.curve == pytest.approx(ref.curve, abs=1e-3)
     for fr, rr in zip(fl.reports, ref.reports, strict=True):
         assert fr.n_updates == rr.n_updates == NODES - 1

@@ -1,12 +1,9 @@
 """The game state as a frame sends it: plain dictionaries, built fast, in `GameStateView`'s shape.
 
-A server at 200 games x 20 frames/s cannot build pydantic models per frame, so frames are plain
-dictionaries that `tests/test_state_view.py` validates against `schemas.GameStateView`. Two
-display rules keep frames small (docs/protocol.md): predicted RULs are rounded to 0.01 cycle,
-and only the player's slots carry sensor readings and predictions (the dashboard draws no
-others; the competitors' slots show engine, cycle and status).
-
-A `StateViewBuilder` belongs to one game and reuses the dictionaries of parts that did not change
+200 games x 20 frames/s cannot afford pydantic models per frame: frames are plain dictionaries
+that `tests/test_state_view.py` validates against `schemas.GameStateView`. RULs are rounded to
+0.01 cycle, and only the player's slots carry sensors and predictions (docs/protocol.md). A
+`StateViewBuilder` belongs to one game and reuses the dictionaries of parts that did not change
 since its previous view, so `app.web.delta.diff` skips them by identity.
 """
 
@@ -20,6 +17,7 @@ from app.game.engines import EngineTrace
 from app.game.fast_state import FastGameData, SlotRow
 from app.game.state import Event, FactoryState, GameState, Progress, Season, SlotState
 from app.web import delta
+from app.web.views import margins_view
 
 View = dict[str, Any]
 _NO_SENSORS: list[float] = []  # shared, never changed: unchanged empty readings are skipped
@@ -135,7 +133,9 @@ class StateViewBuilder:
             ],
             "events": self._event_views(events),
             "ghost": self._kept("ghost", ghost),
-            "margins": self._kept("margins", self._margins(rows[:n_real])),
+            "margins": self._kept(
+                "margins", margins_view(self._pool[0], self._decision, [f.node for f, _ in rows])
+            ),
             "season": self._kept(
                 "season",
                 {
@@ -144,16 +144,6 @@ class StateViewBuilder:
                     "finished_tick": season.finished_tick,
                 },
             ),
-        }
-
-    def _margins(self, rows: list[tuple[FactoryState, list[SlotRow]]]) -> View:
-        """What each predictive strategy subtracts from its model's prediction in this game."""
-        trace = self._pool[0]
-        nodes = sorted({f.node for f, _ in rows})
-        return {
-            "decision": self._decision,
-            "federated": trace.margin("federated", self._decision),
-            "local": {str(n): trace.margin("local", self._decision, n) for n in nodes},
         }
 
     def _factory(

@@ -5,13 +5,24 @@ The game state's view, built for every frame, is `app.web.state_view`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from app.game import progress as progress_rules
+from app.game.engines import EngineTrace
 from app.game.strategies import strategy_infos
 from app.web.schemas import GameConfig, ModelMetrics, StrategyView
 from app.web.settings import Settings
+
+
+def margins_view(trace: EngineTrace, decision: str, nodes: Iterable[int]) -> dict[str, Any]:
+    """What each predictive strategy subtracts from its model's prediction in a game (the pool's
+    margins, the same on every trace) for the factories at `nodes` (`MarginsView`)."""
+    return {
+        "decision": decision,
+        "federated": trace.margin("federated", decision),
+        "local": {str(n): trace.margin("local", decision, n) for n in sorted(set(nodes))},
+    }
 
 
 def strategy_views(settings: Settings) -> list[StrategyView]:

@@ -19,8 +19,8 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from fl_engine.factory_training import _TestSet
 from fl_engine.features import ProtocolData
+from fl_engine.held_out import HeldOutSet
 from fl_engine.lab.config import LabConfig
 from fl_engine.lab.nodes import LabNodes
 from fl_engine.local_training import AdamConfig, epoch_plan
@@ -37,7 +37,7 @@ class LabRun(Protocol):
     init: Tensor
     family: Family
     target: TargetScale
-    test: _TestSet
+    test: HeldOutSet
     data: ProtocolData
     condition: NDArray[np.intp] | None
     partition: list[NDArray[np.intp]]

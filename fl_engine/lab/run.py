@@ -4,7 +4,7 @@ or not, with the round's record streamed after each `step`.
 The machinery is the game's factory models' (`factory_training.train_stages`): the protocol split
 and the IID deal with the same seed, the family's seeded initial weights, `epoch_plan` minibatches
 from a torch generator seeded `seed + 2`, the vectorized trainers, a fresh Adam per node per round,
-and `_TestSet` scoring. So with FedAvg, no attack and every node taking part every round, the
+and `HeldOutSet` scoring. So with FedAvg, no attack and every node taking part every round, the
 lab's global model is `train_stages`' federated model (tested). What the lab adds, per round:
 client sampling, dropouts, stragglers (`schedule`), attackers (`fl_engine.attacks`; label
 poisoners train on flipped targets, `nodes`), and any server rule (`make_aggregator`).
@@ -33,9 +33,9 @@ from fl_engine.aggregation import make_aggregator
 from fl_engine.attacks import attacked
 from fl_engine.calibration import Calibration
 from fl_engine.data import Runs
-from fl_engine.factory_training import _TestSet
 from fl_engine.factory_types import FAMILY_DEFAULTS, FeatureScaling
 from fl_engine.features import ProtocolData, prepare_protocol
+from fl_engine.held_out import HeldOutSet
 from fl_engine.lab.calibrate import lab_calibration
 from fl_engine.lab.conditions import condition_protocol, condition_runs, has_conditions
 from fl_engine.lab.config import LabConfig
@@ -81,7 +81,7 @@ class LabRun:
         self.n_base = min(config.nodes, BASE_NODES)
         self.partition = self._partition()  # each base node's protocol rows
         self.nodes = LabNodes(self.family, data, self.target, self.partition, config.seed)
-        self.test = _TestSet(data, self.family)
+        self.test = HeldOutSet(data, self.family)
         self.batch_size = int(FAMILY_DEFAULTS[config.model]["batch_size"])
         self.adam = AdamConfig(lr=config.lr, prox_mu=config.adam_prox_mu())
         self.init = self.family.initial_params(config.seed)
