@@ -89,8 +89,10 @@ def test_flower_simulation_gives_the_in_process_global_model(
         assert [n.status for n in fr.nodes] == [n.status for n in rr.nodes]
         for fn, rn in zip(fr.nodes, rr.nodes, strict=True):
             assert fn.rows == rn.rows
-            assert fn.loss_before == pytest.approx(rn.loss_before, abs=1e-5)
-            assert fn.loss_after == pytest.approx(rn.loss_after, abs=1e-5)
+            # The same drift reaches the losses: 5e-5 apart (0.32253 vs 0.32258) measured on the
+            # 2-core Xeon CI runs on; a wrong update or mean moves them by far more than 1e-3.
+            assert fn.loss_before == pytest.approx(rn.loss_before, abs=1e-3)
+            assert fn.loss_after == pytest.approx(rn.loss_after, abs=1e-3)
     (outcome,) = stage.outcomes
     assert len(outcome.rounds) == len(outcome.seconds_per_round) == ROUNDS
     # Exact payloads: one float32 [n_params] array per message (plus its .npy header and key).
