@@ -156,6 +156,28 @@ class RoundRecord(BaseModel):
         default=None, description="Why the round failed (the model was kept), e.g. secure "
         "aggregation with fewer survivors than its threshold.",
     )  # fmt: skip
+    noise_multiplier: float | None = Field(
+        default=None, description="Std / C of the Gaussian noise actually added to this round's "
+        "sum of clipped updates (null without DP noise); under secure aggregation at least "
+        "dp_noise (each client adds noise for the smallest cohort that can finish the round), "
+        "under adaptive clipping above it (the count release takes a part of the budget).",
+    )  # fmt: skip
+    count_noise_multiplier: float | None = Field(
+        default=None, description="Adaptive clipping's count noise multiplier (null otherwise)."
+    )
+    sampling_rate: float | None = Field(
+        default=None, description="The sampling rate q the privacy accountant was told (null "
+        "without DP noise).",
+    )  # fmt: skip
+    threshold: int | None = Field(
+        default=None, description="Secure aggregation's threshold this round: the clients needed "
+        "to unmask (null without secure aggregation).",
+    )  # fmt: skip
+    refused: list[int] = Field(
+        default_factory=list, description="Nodes whose own client refused to mask its update "
+        "under secure aggregation (not finite, or out of the fixed-point ring's range); they are "
+        "also in `rejected`.",
+    )  # fmt: skip
     seconds: float
 
 
@@ -189,7 +211,10 @@ class Status(BaseModel):
 
 class Finished(BaseModel):
     type: Literal["finished"] = "finished"
-    final: dict[str, Any] = Field(description="`LabRun.final()`: rmse, late_life_rmse, ...")
+    final: dict[str, Any] = Field(
+        description="`LabRun.final()`: rmse, late_life_rmse, ..., and `notes`, sentences for the "
+        "user (shown verbatim), e.g. what secure aggregation cannot screen."
+    )
 
 
 class Cancelled(BaseModel):

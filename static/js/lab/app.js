@@ -2,7 +2,7 @@
 // /ws/lab, live charts per round, the nodes' states, and Deploy into the player's game.
 // `window.__lab` holds what the page received (for tests and the curious).
 
-import { $, setHidden, setText } from "../dom.js";
+import { $, el, setHidden, setText } from "../dom.js";
 import { LabCharts } from "./charts.js";
 import { DeployPanel } from "./deploy.js";
 import { LabForm } from "./form.js";
@@ -73,6 +73,7 @@ function start() {
   page.rounds = [];
   page.final = null;
   setHidden($("lab-headline"), true);
+  showNotes([]);
   charts.clear();
   say("Asking the server for a training slot…");
   send({ type: "start", config });
@@ -177,6 +178,7 @@ function onFinished(final) {
   setText(head, `After ${final.rounds_done ?? page.rounds.length} rounds: ${headline(final)}`);
   head.dataset.deployable = final.percent_of_oracle == null ? "false" : "true";
   setHidden(head, false);
+  showNotes(final.notes || []);
   let text =
     `Final global model: test RMSE ${fmt(final.rmse)} cycles, late-life RMSE ` +
     `${fmt(final.late_life_rmse)}.`;
@@ -195,6 +197,13 @@ function onFinished(final) {
       `personalized ${fmt(med("personalized_rmse"))}, local ${fmt(med("local_rmse"))}.`;
   }
   setText($("lab-final"), text);
+}
+
+// The engine's sentences for the user (e.g. what secure aggregation cannot screen), verbatim.
+function showNotes(notes) {
+  const list = $("lab-notes");
+  list.replaceChildren(...notes.map((note) => el("li", null, note)));
+  setHidden(list, notes.length === 0);
 }
 
 function showError(message, field) {

@@ -1,5 +1,6 @@
 // The run's configuration form: read into a `LabConfig` object (docs/lab.md), options shown for
-// the chosen aggregation only, and the field the server refused marked.
+// the chosen aggregation only, a note on what secure aggregation cannot screen while it is
+// checked, and the field the server refused marked.
 
 const NUMBER_FIELDS = new Set([
   "nodes", "rounds", "local_epochs", "lr", "sample_fraction", "dropout", "deadline", "prox_mu",
@@ -14,6 +15,22 @@ export class LabForm {
     this.aggregation = form.elements.namedItem("aggregation");
     this.aggregation.addEventListener("change", () => this.showOptions());
     this.showOptions();
+    this.secagg = form.elements.namedItem("secure_aggregation");
+    this.attack = form.elements.namedItem("attack");
+    for (const input of [this.secagg, this.attack]) {
+      input.addEventListener("change", () => this.showSecaggNote());
+    }
+    this.showSecaggNote();
+  }
+
+  // Secure aggregation's trade-off in words: shown while it is checked, with a second sentence
+  // when an attack is chosen too (the attackers' updates reach the sum unscreened).
+  showSecaggNote() {
+    const note = this.form.querySelector("#secagg-note");
+    const attack = this.form.querySelector("#secagg-attack-note");
+    if (!note) return;
+    note.hidden = !this.secagg.checked;
+    if (attack) attack.hidden = !(this.secagg.checked && this.attack.value !== "none");
   }
 
   // Each option belongs to the rules listed in its label's data-for.

@@ -4,17 +4,20 @@
 import { setText } from "../dom.js";
 
 export const GRID_MAX = 100;
-const ORDER = ["rejected", "attacker", "straggled", "dropped", "participated", "idle"];
+const ORDER = ["refused", "rejected", "attacker", "straggled", "dropped", "participated", "idle"];
 const WORDS = {
   participated: "participated",
   dropped: "dropped out",
   straggled: "straggled",
   attacker: "attacker",
   rejected: "rejected",
+  refused: "refused to mask",
   idle: "not sampled",
 };
 
-// Every node's state in `record`, the strongest first: a rejected attacker shows as rejected.
+// Every node's state in `record`, the strongest first: a rejected attacker shows as rejected, and
+// a node whose own client refused to mask its update (secure aggregation; it is in `rejected`
+// too) as refused.
 export function nodeStates(record, n) {
   const states = new Array(n).fill("idle");
   const lists = {
@@ -23,6 +26,7 @@ export function nodeStates(record, n) {
     straggled: record.stragglers,
     attacker: record.attackers,
     rejected: record.rejected,
+    refused: record.refused,
   };
   for (const state of [...ORDER].reverse()) {
     for (const i of lists[state] || []) if (i >= 0 && i < n) states[i] = state;
@@ -75,7 +79,13 @@ export class NodeGrid {
     parts.push(`${(record.dropped || []).length} dropped out`);
     parts.push(`${(record.stragglers || []).length} straggled`);
     parts.push(`${attackers} attacked`);
-    parts.push(`${(record.rejected || []).length} rejected by the rule`);
+    // a refused node is also in `rejected`: counted once, as refused
+    const refused = new Set(record.refused || []);
+    const ruled = (record.rejected || []).filter((i) => !refused.has(i)).length;
+    if (refused.size || record.threshold != null) {
+      parts.push(`${refused.size} refused to mask (not finite or out of range)`);
+    }
+    parts.push(`${ruled} rejected by the rule`);
     parts.push(`${tally.idle} not sampled`);
     setText(this.counts, `${parts.join(", ")} (of ${this.n} nodes).`);
     return tally;
