@@ -36,7 +36,7 @@ import torch
 from app.game.fleet import predictive_fates
 from app.game.settings import GameSettings
 from bench.record import machine, produced
-from bench.selection import SEED, Protocol, Setting, _protocol
+from bench.selection import SEED, Protocol, Setting, selection_protocol
 from fl_engine.calibration import CalibrationSpec, calibration_of, residual_histogram
 from fl_engine.data import load_runs, resolve_data_dir
 from fl_engine.factory_calibration import model_predictions
@@ -68,7 +68,9 @@ def game_protocol(seed: int) -> Protocol:
     """The game's selection run (as `bench.selection.protocols`, without FD001's)."""
     runs = load_runs(resolve_data_dir())
     pool = game_training_engines(runs.n_engines, 80, SEED)
-    return _protocol("game", seed, validation_protocol(runs, pool, seed, VALIDATION_FRACTION))
+    return selection_protocol(
+        "game", seed, validation_protocol(runs, pool, seed, VALIDATION_FRACTION)
+    )
 
 
 def evaluate(p: Protocol, params: torch.Tensor, spec: CalibrationSpec, threshold: float) -> Json:

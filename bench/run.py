@@ -105,7 +105,7 @@ def quality(seeds: list[int], rounds: int = 10) -> Json:
     return out
 
 
-def _federation(n_nodes: int, trainer: str, device: str = "cpu") -> Federation:
+def federation_of(n_nodes: int, trainer: str, device: str = "cpu") -> Federation:
     """A federation of `n_nodes`: the 80-node FF09 partition, replicated to reach larger sizes."""
     from fl_engine.data import load_runs, resolve_data_dir
     from fl_engine.features import prepare_protocol
@@ -151,9 +151,9 @@ def time_rounds(fed: Federation, rounds: int) -> list[float]:
 
 
 def speed(rounds: int, loop_rounds: int) -> Json:
-    vectorized = _federation(80, "vectorized")
+    vectorized = federation_of(80, "vectorized")
     vec = time_rounds(vectorized, rounds)
-    loop = time_rounds(_federation(80, "loop"), loop_rounds)
+    loop = time_rounds(federation_of(80, "loop"), loop_rounds)
     result: Json = {
         "nodes": 80,
         "rows": int(vectorized.data.sizes.sum()),

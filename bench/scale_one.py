@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import torch
 
-from bench.run import _federation, time_rounds
+from bench.run import federation_of, time_rounds
 
 
 def scale_one(nodes: int, device: str = "cpu", rounds: int = 3) -> None:
@@ -17,7 +17,7 @@ def scale_one(nodes: int, device: str = "cpu", rounds: int = 3) -> None:
 
     torch.set_num_threads(torch.get_num_threads())
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    fed = _federation(nodes, "vectorized", device)
+    fed = federation_of(nodes, "vectorized", device)
     times = time_rounds(fed, rounds)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     payload = {

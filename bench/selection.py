@@ -144,12 +144,16 @@ def protocols(data_dir: Path, seed: int) -> list[Protocol]:
     pool = game_training_engines(game_runs.n_engines, 80, SEED)
     fd001: Runs = load_split(data_dir, "FD001", "train")
     return [
-        _protocol("game", seed, validation_protocol(game_runs, pool, seed, VALIDATION_FRACTION)),
-        _protocol("fd001", seed, validation_protocol(fd001, np.arange(fd001.n_engines), seed)),
+        selection_protocol(
+            "game", seed, validation_protocol(game_runs, pool, seed, VALIDATION_FRACTION)
+        ),
+        selection_protocol(
+            "fd001", seed, validation_protocol(fd001, np.arange(fd001.n_engines), seed)
+        ),
     ]
 
 
-def _protocol(name: Literal["game", "fd001"], seed: int, data: ProtocolData) -> Protocol:
+def selection_protocol(name: Literal["game", "fd001"], seed: int, data: ProtocolData) -> Protocol:
     family = family_of("window", {"n_features": data.n_features})
     return Protocol(name, seed, data, ValidationSet(data, family, seed))
 

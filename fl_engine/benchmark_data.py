@@ -84,7 +84,7 @@ def _conditions(
     return np.concatenate([train_cond, mapping[test_inverse]])
 
 
-def _per_condition_columns(raw: FloatArray, condition: IndexArray) -> list[int]:
+def per_condition_columns(raw: FloatArray, condition: IndexArray) -> list[int]:
     """Sensors that vary within the conditions: the row-weighted share of each condition's most
     common value stays under the quasi-constant cut (a sensor that only tracks the condition is
     constant once standardized per condition, and would feed the model nothing but zeros)."""
@@ -110,7 +110,7 @@ def load_benchmark(data_dir: Path, subset: str) -> BenchmarkData:
     per_condition = subset in MULTI_CONDITION
     if per_condition:
         condition = _conditions(train.signals[:, :3], test.signals[:, :3], f"test_{subset}")
-        columns = _per_condition_columns(train.signals, condition[:n_train])
+        columns = per_condition_columns(train.signals, condition[:n_train])
     else:
         condition = np.zeros(runs.n_rows, dtype=np.intp)
         columns = informative_columns(train.signals)

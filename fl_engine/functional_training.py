@@ -25,8 +25,11 @@ from torch import Tensor, nn
 
 from fl_engine.arrays import IndexArray
 from fl_engine.flat_params import FunctionalModel
-from fl_engine.local_training import AdamConfig, add_proximal
-from fl_engine.local_training import _adam_update as adam_update  # one Adam for both engines
+from fl_engine.local_training import (
+    AdamConfig,
+    adam_update,  # one Adam for both engines
+    add_proximal,
+)
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ def _gradients(P: Tensor, x: Tensor, y: Tensor, w: Tensor, mlp: MLPConfig) -> Te
     )
 
 
-def _adam_update(
+def adam_update(
     P: Tensor, m: Tensor, v: Tensor, grad: Tensor, step: Tensor | float, opt: AdamConfig
 ) -> None:
     """Adam as torch.optim.Adam computes it, in place, at step count `step` (1 on the first step):
@@ -258,7 +258,7 @@ def _train_chunk(
             if anchor is not None:
                 grad.add_(P[:k] - anchor[:k], alpha=opt.prox_mu)
             step = same_start + s + 1 if same_start is not None else done[:k] + (s + 1)
-            _adam_update(P[:k], m[:k], v[:k], grad, step, opt)
+            adam_update(P[:k], m[:k], v[:k], grad, step, opt)
         done += active.sum(0)
 
 

@@ -7,7 +7,6 @@ literal numbers from dp_accounting's own test suite.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -245,8 +244,10 @@ def test_epsilon_matches_the_library_on_the_dp_sgd_setting(q: float, z: float, s
 
 
 def test_uniform_sampling_matches_the_library() -> None:
+    """A fixed cohort is accounted under replace-one, where the sum of updates clipped to C moves
+    by up to 2C: noise std 1.5 C is the library's Gaussian(0.75) in units of that sensitivity."""
     direct = rdp.RdpAccountant(neighboring_relation=rdp.NeighborRel.REPLACE_ONE)
-    event = dp_event.SampledWithoutReplacementDpEvent(20, 5, dp_event.GaussianDpEvent(1.5))
+    event = dp_event.SampledWithoutReplacementDpEvent(20, 5, dp_event.GaussianDpEvent(0.75))
     direct.compose(dp_event.SelfComposedDpEvent(event, 30))
     ours = PrivacyAccountant(1.5, 5 / 20, 1e-3, sampling="uniform", population=20)
     ours.step(30)
@@ -256,6 +257,10 @@ def test_uniform_sampling_matches_the_library() -> None:
     assert 0 < poisson.epsilon < math.inf
     with pytest.raises(ValueError, match="population"):
         PrivacyAccountant(1.5, 0.25, 1e-3, sampling="uniform")
+    # issue 19's setting: 80 factories, cohort 8, z = 1, 20 rounds; z (not z / 2) gave 3.31
+    cohort = PrivacyAccountant(1.0, 8 / 80, default_delta(80), sampling="uniform", population=80)
+    cohort.step(20)
+    assert cohort.epsilon == pytest.approx(18.196, abs=1e-3)
     with pytest.raises(ValueError, match="whole cohort"):
         PrivacyAccountant(1.5, 0.33, 1e-3, sampling="uniform", population=20)
 
@@ -279,17 +284,31 @@ def test_epsilon_grows_with_rounds_falls_with_noise_and_peeking_keeps_state() ->
     assert no_noise.epsilon == 0.0 and no_noise.epsilon_after(1) == math.inf
 
 
-def test_accountant_over_500_rounds_is_fast() -> None:
-    start = time.perf_counter()
-    for accountant in (
-        PrivacyAccountant(1.0, 0.3, 1e-3),
-        PrivacyAccountant(1.0, 0.3, 1e-3, sampling="uniform", population=10),
+def test_accountant_over_500_rounds_equals_composing_them_in_the_library() -> None:
+    """500 rounds from the one-round curve kept (r times it) give the library's own epsilon for
+    500 composed rounds, also at every peek on the way (the cache). Its speed, the reason for the
+    curve, is for a benchmark, not for an assertion here."""
+    for accountant, event, relation in (
+        (
+            PrivacyAccountant(1.0, 0.3, 1e-3),
+            dp_event.PoissonSampledDpEvent(0.3, dp_event.GaussianDpEvent(1.0)),
+            rdp.NeighborRel.ADD_OR_REMOVE_ONE,
+        ),
+        (
+            PrivacyAccountant(1.0, 0.3, 1e-3, sampling="uniform", population=10),
+            dp_event.SampledWithoutReplacementDpEvent(10, 3, dp_event.GaussianDpEvent(0.5)),
+            rdp.NeighborRel.REPLACE_ONE,
+        ),
     ):
+        seen = []
         for _ in range(500):
-            accountant.epsilon_after(1)
+            seen.append(accountant.epsilon_after(1))
             accountant.step()
-            assert math.isfinite(accountant.epsilon)
-    assert time.perf_counter() - start < 1.5  # construction included; measured ~0.4 s
+            assert accountant.epsilon == seen[-1]
+        assert seen == sorted(seen)
+        direct = rdp.RdpAccountant(neighboring_relation=relation)
+        direct.compose(dp_event.SelfComposedDpEvent(event, 500))
+        assert accountant.epsilon == pytest.approx(direct.get_epsilon(1e-3), rel=1e-9)
 
 
 @pytest.mark.parametrize(

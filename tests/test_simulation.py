@@ -454,8 +454,11 @@ def test_on_the_held_out_engines_federated_beats_the_factories_local_models(game
     )
     print(f"\nprofit as a percentage of the oracle's: {report}")
     assert len(local) == 80
-    assert p["corrective"] < p["preventative"] < np.median(local) < p["federated"] < 100, report
-    assert p["federated"] - np.median(local) > 20, report
+    # Only orderings the README's table shows on every seed: preventative against the local
+    # median goes either way (seeds 1 and 3 have preventative ahead), so it is not asserted.
+    assert p["corrective"] < min(p["preventative"], np.median(local)), report
+    assert max(p["preventative"], np.median(local)) < p["federated"] < 100, report
+    assert p["federated"] - np.median(local) > 35, report  # +43.8 on seed 0, +46.1 over 5 seeds
     assert np.mean(local < p["federated"]) >= 0.8, report
     # The issue's target, where decisions are made: federated late-life RMSE below that of at
     # least 90% of the factories' own local models.

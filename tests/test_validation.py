@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.selection import Setting, _protocol, choose, run_setting
+from bench.selection import Setting, choose, run_setting, selection_protocol
 from fl_engine.aggregation import FedAvg, make_aggregator
 from fl_engine.benchmark import BenchmarkConfig, run_benchmark
 from fl_engine.benchmark_data import load_benchmark
@@ -110,7 +110,7 @@ def test_train_one_stage_is_train_stages(runs: Runs) -> None:
 def _selection(runs: Runs) -> tuple[list[dict[str, object]], dict[str, object]]:
     """One setting read at 1 and 2 rounds, on the game's validation engines."""
     pool = game_training_engines(runs.n_engines, 80, SEED)
-    game = _protocol("game", SEED, validation_protocol(runs, pool, SEED))
+    game = selection_protocol("game", SEED, validation_protocol(runs, pool, SEED))
     results = {game.key: [run_setting(game, Setting("fedadam", server_lr=0.03), FEW)]}
     scores = [r["by_rounds"] for rs in results.values() for r in rs]
     return scores, choose(results)

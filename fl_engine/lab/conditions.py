@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from fl_engine.arrays import IndexArray
-from fl_engine.benchmark_data import _per_condition_columns, operating_conditions
+from fl_engine.benchmark_data import operating_conditions, per_condition_columns
 from fl_engine.data import (
     EMBEDDED_DATA_DIR,
     SIGNAL_COLUMNS,
@@ -67,7 +67,7 @@ def condition_protocol(runs: Runs, seed: int, n_test: int = 80) -> ConditionData
     train, test = split_engines(runs.n_engines, n_test, seed)
     engine_rows = runs.engine_rows()
     train_rows = np.concatenate([engine_rows[e] for e in train])
-    columns = _per_condition_columns(runs.signals[train_rows], condition[train_rows])
+    columns = per_condition_columns(runs.signals[train_rows], condition[train_rows])
     raw = runs.signals[:, columns]
     n_cond = int(condition.max()) + 1
     mean = np.stack([raw[train_rows][condition[train_rows] == c].mean(0) for c in range(n_cond)])

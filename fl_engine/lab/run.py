@@ -40,6 +40,7 @@ from fl_engine.lab.calibrate import lab_calibration
 from fl_engine.lab.conditions import condition_protocol, condition_runs, has_conditions
 from fl_engine.lab.config import LabConfig
 from fl_engine.lab.nodes import LabNodes
+from fl_engine.lab.notes import run_notes
 from fl_engine.lab.personalize import personalized_scores
 from fl_engine.lab.schedule import choose_attackers, plan_round
 from fl_engine.lab.server_round import RoundServer
@@ -160,28 +161,20 @@ class LabRun:
         base = torch.as_tensor(part % self.n_base, dtype=torch.long)
         before: list[float | None] = [None] * cfg.nodes
         after: list[float | None] = [None] * cfg.nodes
-        rejected: list[int] = []
-        bytes_up, bytes_down = 0, 4 * self.n_params * len(plan.sampled)
-        clip: float | None = None
-        failure: str | None = None
+        # Every round reaches the server, an empty one too: under DP it is a release like any
+        # other (the noise alone), accounted as one.
+        sent = self._train_round(g, part, base) if len(part) else g[None][:0]
+        weights = self.nodes.sizes[base].to(g.dtype)
+        got = self.server.deliver(
+            g, sent, weights, part, len(plan.stragglers), len(plan.sampled), round_no
+        )
+        rejected = [int(part[i]) for i in got.rejected]
+        if got.failure is None and len(got.models):
+            outcome = self.aggregator(g, got.models, got.weights)
+            if got.per_client:
+                rejected = [int(part[i]) for i in outcome.rejected]
+            self._params = outcome.params.detach().clone()
         if len(part):
-            sent = self._train_round(g, part, base)
-            weights = self.nodes.sizes[base].to(g.dtype)
-            got = self.server.deliver(
-                g, sent, weights, part, len(plan.stragglers), len(plan.sampled), round_no
-            )
-            bytes_up, bytes_down, clip, failure = (
-                got.bytes_up,
-                got.bytes_down,
-                got.clip,
-                got.failure,
-            )
-            rejected = [int(part[i]) for i in got.rejected]
-            if failure is None and len(got.models):
-                outcome = self.aggregator(g, got.models, got.weights)
-                if got.per_client:
-                    rejected = [int(part[i]) for i in outcome.rejected]
-                self._params = outcome.params.detach().clone()
             uniq, inverse = torch.unique(base, return_inverse=True)
             new = self.nodes.losses(self._params.expand(len(uniq), -1), uniq)[inverse]
             for node, b, a in zip(part.tolist(), self.nodes.losses(sent, base), new, strict=True):
@@ -200,11 +193,16 @@ class LabRun:
             "rejected": rejected,
             "node_loss_before": before,
             "node_loss_after": after,
-            "bytes_up": bytes_up,
-            "bytes_down": bytes_down,
+            "bytes_up": got.bytes_up,
+            "bytes_down": got.bytes_down,
             "epsilon": self.server.epsilon,
-            "clip": clip,
-            "failure": failure,
+            "clip": got.clip,
+            "failure": got.failure,
+            "noise_multiplier": got.noise_multiplier,
+            "count_noise_multiplier": got.count_noise_multiplier,
+            "sampling_rate": self.server.sampling_rate if cfg.dp_noise > 0 else None,
+            "threshold": got.threshold,
+            "refused": [int(part[i]) for i in got.refused],
             "simulated_seconds": plan.simulated_seconds,
             "seconds": time.perf_counter() - start,
         }
@@ -268,6 +266,7 @@ class LabRun:
             "delta": self.config.delta if self.config.dp_noise > 0 else None,
             "stopped": "privacy budget spent" if self.budget_spent else None,
             "personalized": personalized_scores(self) if self.config.personalize > 0 else [],
+            "notes": run_notes(self.config, self.records),
         }
         if self.done:
             self._final = out

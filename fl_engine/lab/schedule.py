@@ -21,6 +21,7 @@ import numpy as np
 
 from fl_engine.arrays import FloatArray, IndexArray
 from fl_engine.lab.config import LabConfig
+from fl_engine.privacy.sampling import poisson_sample, uniform_sample
 
 SPEED_SIGMA = 1.0  # lognormal sigma of a node's time factor: median 1, p90 3.6, p99 10
 
@@ -46,6 +47,11 @@ def choose_attackers(config: LabConfig) -> IndexArray:
     return np.sort(rng.choice(config.nodes, config.attacker_count, replace=False)).astype(np.intp)
 
 
+def cohort_size(config: LabConfig) -> int:
+    """A fixed cohort's size: sample_fraction of the nodes, rounded half up, at least 1."""
+    return max(1, int(min(config.sample_fraction, 1.0) * config.nodes + 0.5))
+
+
 def node_seconds(config: LabConfig, round_no: int, work: FloatArray) -> FloatArray:
     """Every node's simulated seconds this round [nodes]: `work` [nodes] (rows / mean rows)
     times a heavy-tailed lognormal factor."""
@@ -60,12 +66,14 @@ def plan_round(config: LabConfig, round_no: int, work: FloatArray) -> RoundPlan:
         sampled = np.arange(n, dtype=np.intp)
     elif config.differential_privacy and config.dp_sampling == "poisson":
         # each node independently, as the accountant's Poisson subsampling assumes
-        rng = np.random.default_rng([config.seed, round_no, 0])
-        sampled = np.flatnonzero(rng.random(n) < config.sample_fraction).astype(np.intp)
+        sampled = poisson_sample(
+            n, config.sample_fraction, np.random.default_rng([config.seed, round_no, 0])
+        )
     else:
-        k = max(1, int(config.sample_fraction * n + 0.5))
-        rng = np.random.default_rng([config.seed, round_no, 0])
-        sampled = np.sort(rng.choice(n, k, replace=False)).astype(np.intp)
+        # a fixed cohort; the accountant is told the same size (`cohort_size`)
+        sampled = uniform_sample(
+            n, cohort_size(config), np.random.default_rng([config.seed, round_no, 0])
+        )
     drop = np.random.default_rng([config.seed, round_no, 1]).random(n)[sampled] < config.dropout
     dropped, alive = sampled[drop], sampled[~drop]
     seconds = node_seconds(config, round_no, work)[alive]

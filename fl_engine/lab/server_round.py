@@ -10,11 +10,19 @@ Three stages sit between the models the clients trained and the rule that averag
   (Google's dp-accounting, RDP) composes one subsampled Gaussian per round.
 - secure aggregation (Bonawitz et al., CCS 2017; `fl_engine.secagg`): the server learns only the
   sum. Clients send their update scaled by their rows, with the rows as one more coordinate, so
-  the server can still weight by rows; under DP each client adds its share of the noise
-  (`distributed_noise_std`), so no party ever holds the unnoised sum. Stragglers advertised keys
-  and dropped before sending: the protocol removes their masks.
+  the server can still weight by rows. Under DP each client adds its share of the noise, so no
+  party ever holds the unnoised sum, sized for the smallest cohort that can finish the round (the
+  threshold t, as Kairouz, Liu & Steinke, ICML 2021, size distributed noise for a lower bound on
+  the survivors): N(0, (z C)^2 / t) each, so any t or more survivors carry at least z C and the
+  accountant's z holds. Stragglers advertised keys and dropped before sending: the protocol
+  removes their masks. A client whose update is not finite or out of the ring's range refuses
+  to mask it and drops out the same way (`refused`): the server could not screen it in the sum.
 The result is one model, global + mean update, that the averaging rule (FedAvg, FedAvgM, FedAdam)
 steps to; without DP and secure aggregation the rule gets every client's decoded model as before.
+
+Every round is a release under DP, whoever turns up: `deliver` is called for empty rounds too
+(the central noise alone is released, and the accountant steps). What each round really added is
+in `Delivered` (`noise_multiplier`, `count_noise_multiplier`, `threshold`), for the round record.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from torch import Tensor
 
 from fl_engine.compression import make_compressor
 from fl_engine.lab.config import LabConfig
+from fl_engine.lab.schedule import cohort_size
 from fl_engine.privacy import (
     AdaptiveClip,
     PrivacyAccountant,
@@ -36,7 +45,7 @@ from fl_engine.privacy import (
     dp_mean_update,
     effective_noise_multiplier,
 )
-from fl_engine.secagg import SecAggError, default_threshold, secure_sum
+from fl_engine.secagg import SecAggError, default_threshold, encodable, secure_sum
 
 
 def count_noise_multiplier(noise_multiplier: float, expected_clients: float) -> float:
@@ -57,6 +66,10 @@ class Delivered:
     bytes_down: int = 0
     clip: float | None = None  # C used this round (DP)
     failure: str | None = None  # the round failed (secure aggregation below threshold)
+    noise_multiplier: float | None = None  # noise std actually on the sum of clipped updates / C
+    count_noise_multiplier: float | None = None  # adaptive clipping's count noise (in clients)
+    threshold: int | None = None  # secure aggregation: survivors needed to unmask
+    refused: list[int] = field(default_factory=list)  # positions that refused to mask (secagg)
 
 
 class RoundServer:
@@ -78,11 +91,11 @@ class RoundServer:
             else None
         )
         self.generator = torch.Generator().manual_seed(config.seed + 11)
-        self.rng = np.random.default_rng([config.seed, 12])
+        # Secure aggregation's Shamir shares, keys and masks: the OS CSPRNG (no seeded rng here)
         rate = min(config.sample_fraction, 1.0)
         if config.dp_sampling == "uniform" or not config.differential_privacy:
-            # a fixed cohort, sized as `schedule.plan_round` sizes it
-            rate = max(1, int(rate * config.nodes + 0.5)) / config.nodes
+            rate = cohort_size(config) / config.nodes  # the fixed cohort `plan_round` draws
+        self.sampling_rate = rate  # what the accountant is told
         self.expected_clients = rate * config.nodes
         count_noise = count_noise_multiplier(config.dp_noise, self.expected_clients)
         self.adaptive = (
@@ -153,8 +166,10 @@ class RoundServer:
         mean, norms = dp_mean_update(
             updates[finite], clip, self.noise, self.expected_clients, self.generator
         )
+        count_noise = None
         if self.adaptive is not None:
             self.adaptive.update(norms, self.expected_clients, self.generator)
+            count_noise = self.adaptive.count_noise_multiplier if self.noise > 0 else None
         return Delivered(
             (global_params + mean)[None],
             torch.ones(1, dtype=weights.dtype),
@@ -163,6 +178,8 @@ class RoundServer:
             bytes_up=up,
             bytes_down=down,
             clip=clip,
+            noise_multiplier=self.noise if self.noise > 0 else None,
+            count_noise_multiplier=count_noise,
         )
 
     def _secure(
@@ -176,48 +193,55 @@ class RoundServer:
     ) -> Delivered:
         """The participants' (and the stragglers', who drop before sending) secure sum."""
         cfg, k = self.config, len(updates)
-        clip = None
-        if cfg.differential_privacy:
-            clip = cfg.clip
-            clipped, _ = clip_updates(torch.nan_to_num(updates), clip)
-            std = distributed_noise_std(self.noise, clip, self.expected_clients)
-            noise = torch.randn(clipped.shape, generator=self.generator, dtype=torch.float64)
-            rows = (clipped.double() + std * noise).numpy()  # [k, n_params]
-        else:
-            w = (weights.double() / self.weight_scale)[:, None]  # [k, 1]
-            rows = np.hstack([(w * updates.double()).numpy(), w.numpy()])  # [k, n_params + 1]
         clients = k + n_stragglers
+        clip = cfg.clip if cfg.differential_privacy else None
         if clients < 2:
             return Delivered(
                 global_params[None][:0], weights[:0], False, bytes_down=down, clip=clip,
                 failure=f"secure aggregation needs at least 2 clients, {clients} took part",
             )  # fmt: skip
-        inputs = np.vstack([rows, np.zeros((n_stragglers, rows.shape[1]))])
         share = cfg.secagg_threshold
         threshold = (
             default_threshold(clients) if share is None else max(2, math.ceil(share * clients))
         )
+        client_std = 0.0
+        if clip is not None:
+            clipped, _ = clip_updates(torch.nan_to_num(updates), clip)
+            # noise for the smallest cohort that finishes: t survivors carry (z C)^2 together
+            client_std = distributed_noise_std(self.noise, clip, threshold)
+            noise = torch.randn(clipped.shape, generator=self.generator, dtype=torch.float64)
+            rows = (clipped.double() + client_std * noise).numpy()  # [k, n_params]
+            rows[~torch.isfinite(updates).all(dim=1).numpy()] = np.nan  # refused, as sent
+        else:
+            w = (weights.double() / self.weight_scale)[:, None]  # [k, 1]
+            rows = np.hstack([(w * updates.double()).numpy(), w.numpy()])  # [k, n_params + 1]
+        inputs = np.vstack([rows, np.zeros((n_stragglers, rows.shape[1]))])
+        # what each client's own check will refuse to mask (secure_sum applies the same check)
+        refused = np.flatnonzero(~encodable(rows, max_summands=clients)).tolist()
         try:
             result = secure_sum(
-                inputs,
-                threshold=threshold,
-                dropped=list(range(k, clients)),
-                round_id=round_no,
-                rng=self.rng,
+                inputs, threshold=threshold, dropped=list(range(k, clients)), round_id=round_no
             )
         except SecAggError as exc:
             return Delivered(
                 global_params[None][:0], weights[:0], False, bytes_down=down, clip=clip,
-                failure=f"secure aggregation: {exc}",
+                failure=f"secure aggregation: {exc}", threshold=threshold, rejected=refused,
+                refused=refused,
             )  # fmt: skip
+        if result.refused != refused:
+            raise RuntimeError(f"clients refused {result.refused}, expected {refused}")
         total = torch.as_tensor(result.total, dtype=torch.float64)
         up, down = int(result.bytes_up.sum()), down + int(result.bytes_down.sum())
-        if cfg.differential_privacy:
+        noise_multiplier = None
+        if clip is not None:
             mean = total / self.expected_clients
+            if self.noise > 0:  # the noise the survivors really added, over C
+                noise_multiplier = math.sqrt(len(result.survivors)) * client_std / clip
         elif float(total[-1]) <= 0:
             return Delivered(
-                global_params[None][:0], weights[:0], False, bytes_up=up, bytes_down=down,
-                failure="secure aggregation: the clients' weights summed to zero",
+                global_params[None][:0], weights[:0], False, rejected=refused, bytes_up=up,
+                bytes_down=down, failure="secure aggregation: the clients' weights summed to zero",
+                threshold=threshold, refused=refused,
             )  # fmt: skip
         else:
             mean = total[:-1] / total[-1]
@@ -226,7 +250,11 @@ class RoundServer:
             model,
             torch.ones(1, dtype=weights.dtype),
             False,
+            rejected=refused,
             bytes_up=up,
             bytes_down=down,
             clip=clip,
+            noise_multiplier=noise_multiplier,
+            threshold=threshold,
+            refused=refused,
         )

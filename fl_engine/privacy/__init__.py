@@ -12,7 +12,7 @@ One concept per module: `clipping`, `gaussian`, `dp_fedavg`, `adaptive_clip`, `s
 
 from __future__ import annotations
 
-from fl_engine.privacy.accountant import PrivacyAccountant, default_delta
+from fl_engine.privacy.accountant import PrivacyAccountant, default_delta, event_multiplier
 from fl_engine.privacy.adaptive_clip import AdaptiveClip, effective_noise_multiplier
 from fl_engine.privacy.clipping import clip_updates
 from fl_engine.privacy.dp_fedavg import distributed_noise_std, dp_mean_update
@@ -27,6 +27,7 @@ __all__ = [
     "distributed_noise_std",
     "dp_mean_update",
     "effective_noise_multiplier",
+    "event_multiplier",
     "noisy_sum",
     "poisson_sample",
     "uniform_sample",

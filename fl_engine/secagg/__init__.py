@@ -6,7 +6,7 @@ updates and nothing else, even when some clients drop out mid-round.
 
 from fl_engine.secagg.client import Client
 from fl_engine.secagg.errors import SecAggError
-from fl_engine.secagg.fixed_point import clamp_bound, decode, encode
+from fl_engine.secagg.fixed_point import clamp_bound, decode, encodable, encode
 from fl_engine.secagg.protocol import SecAggRound, default_threshold, secure_sum
 from fl_engine.secagg.server import Server
 from fl_engine.secagg.view import SecAggServerView
@@ -20,6 +20,7 @@ __all__ = [
     "clamp_bound",
     "decode",
     "default_threshold",
+    "encodable",
     "encode",
     "secure_sum",
 ]

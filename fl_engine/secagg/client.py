@@ -58,6 +58,9 @@ class Client:
         self.threshold = threshold
         self.round_id = round_id
         self.rng = rng  # for reproducible Shamir coefficients in tests only (see shamir.py)
+        row = np.asarray(update, dtype=np.float64)[None]  # [1, n]
+        # An honest client masks only what the ring carries faithfully (see `fixed_point`).
+        self.can_mask = bool(fixed_point.encodable(row, scale_bits, max_summands=max_summands)[0])
         self.x = fixed_point.encode(update, scale_bits, max_summands=max_summands)  # [n]
         self.c = KeyPair.generate()
         self.s = KeyPair.generate()

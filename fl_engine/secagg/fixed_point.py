@@ -67,6 +67,24 @@ def encode(x: npt.ArrayLike | torch.Tensor, scale_bits: int = 16, *, max_summand
     return (ints & 0xFFFFFFFF).astype(np.uint32)
 
 
+def encodable(
+    x: npt.ArrayLike | torch.Tensor, scale_bits: int = 16, *, max_summands: int
+) -> npt.NDArray[np.bool_]:
+    """Which rows of floats [k, n] a client may mask: every value finite and within
+    ±clamp_bound(scale_bits, max_summands) -> bool [k].
+
+    `encode` would clamp the others (NaN to the bound), and the clamped value would enter the sum
+    where the server, seeing only the sum, cannot screen it; an honest client refuses instead
+    and drops out of the round before masking (`protocol.secure_sum`).
+    """
+    values = _as_float64(x)
+    if values.ndim != 2:
+        raise ValueError(f"x must be 2-D [k, n], got shape {values.shape}")
+    bound = clamp_bound(scale_bits, max_summands)
+    ok = np.isfinite(values) & (np.abs(values) <= bound)  # [k, n]
+    return np.asarray(ok.all(axis=1), dtype=np.bool_)
+
+
 def decode(total: npt.ArrayLike, scale_bits: int = 16) -> F64:
     """A modular sum uint32 [n] -> floats [n]: read as signed 32-bit, divide by 2^scale_bits."""
     _check(scale_bits, 1)

@@ -9,7 +9,9 @@ reaches it, and every message is serialized `bytes` counted by a `Ledger`. Four 
 2. ShareKeys: each client t-of-n shares its self-mask seed b_u and its mask key s_u^SK, and
    sends each peer its shares, AES-GCM-encrypted under their c-key agreement, via the server.
 3. MaskedInputCollection: each remaining client sends x_u + PRG(b_u) + pairwise masks (mod 2^32).
-   Clients in `dropped` stop before this step.
+   Clients in `dropped` stop before this step, and so does a client whose update is not finite
+   or lies outside the range the ring carries (`fixed_point.encodable`): it refuses to mask it
+   (`refused`), since the server, seeing only the sum, could not screen it.
 4. Unmasking: survivors reveal shares of b_u for survivors, of s_v^SK for dropped clients; the
    server reconstructs those, removes the masks and decodes the sum over survivors.
 
@@ -44,7 +46,8 @@ class SecAggRound:
 
     total: F64  # [n]: the decoded sum of the survivors' updates
     survivors: list[int]
-    dropped: list[int]
+    dropped: list[int]  # those told to drop and those that refused
+    refused: list[int]  # clients whose update was not finite or out of range: never masked
     bytes_up: I64  # [k]: bytes each client sent (keys, encrypted shares, masked input, reveals)
     bytes_down: I64  # [k]: bytes each received (key list, relayed shares, unmasking request)
     seconds: dict[str, float]  # per phase (all clients' work and the server's, in one process),
@@ -99,10 +102,12 @@ def secure_sum(
 ) -> SecAggRound:
     """The sum over surviving clients of updates [k, n], computed by secure aggregation.
 
-    For a weighted mean, pre-multiply each row by its weight / total weight. Values are clamped
-    to ±fixed_point.clamp_bound(scale_bits, k) (NaN to the positive bound). `rng` only makes the
-    Shamir coefficients reproducible (tests); keys and seeds always come from the OS CSPRNG.
-    Raises SecAggError if fewer than `threshold` clients survive (the server reconstructs nothing).
+    For a weighted mean, pre-multiply each row by its weight / total weight. A row that is not
+    finite or exceeds ±fixed_point.clamp_bound(scale_bits, k) is refused by its client, which
+    drops out before masking (`refused`; its masks are removed like any dropout's). `rng` only
+    makes the Shamir coefficients reproducible (tests); without it they, the keys and the seeds
+    all come from the OS CSPRNG. Raises SecAggError if fewer than `threshold` clients survive (the
+    server reconstructs nothing).
     """
     x = _as_matrix(updates)  # [k, n]
     k, n = x.shape
@@ -128,6 +133,8 @@ def secure_sum(
     for u, msg in relayed.items():
         clients[u].receive_shares(msg)
     lap("share_keys")
+    refused = [u for u in range(k) if u not in gone and not clients[u].can_mask]
+    gone = sorted(gone + refused)
     alive = [u for u in relayed if u not in gone]
     up = {u: clients[u].masked_input() for u in alive}
     try:
@@ -146,6 +153,7 @@ def secure_sum(
         total=total,
         survivors=sorted(requests),
         dropped=gone,
+        refused=refused,
         bytes_up=ledger.total_up(),
         bytes_down=ledger.total_down(),
         seconds=seconds,
