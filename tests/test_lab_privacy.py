@@ -121,12 +121,14 @@ def test_compressed_bytes_up_are_the_encoded_sizes(
     assert math.isfinite(run.final()["rmse"])
 
 
-def test_topk_and_mask_send_a_fraction_and_still_learn(runs: Runs) -> None:
+def test_topk_and_mask_send_a_fraction_and_stay_as_accurate(runs: Runs) -> None:
+    """A twentieth (top-k) and a tenth (mask) of the coordinates, and after 4 rounds the model
+    is within 5% of float32's (measured: 1.02x and 1.00x)."""
     full = _run(runs, rounds=4)
     for compression in ("topk", "mask"):
         run = _run(runs, compression=compression, rounds=4)
         assert run.records[0]["bytes_up"] < 0.25 * full.records[0]["bytes_up"]
-        assert run.final()["rmse"] < run.records[0]["rmse"] * 1.5
+        assert run.final()["rmse"] < 1.05 * full.final()["rmse"]
 
 
 @pytest.mark.parametrize(
