@@ -114,7 +114,12 @@ def test_a_killed_supernode_is_dropped_and_the_run_completes(
     assert _leftovers(deployment.cluster.root) == []
     assert [r["round"] for r in records] == list(range(1, rounds + 1))
     assert records[0]["dropped"] == []
-    assert all(r["dropped"] == [victim] for r in records[1:])
+    # Killed after round 1's record: round 2 normally misses it, but on a loaded machine the node
+    # may have answered round 2 before the kill landed (seen in CI at load ~4). From the first
+    # round that misses it, every round misses it.
+    first = next(i for i, r in enumerate(records) if r["dropped"])
+    assert first in (1, 2), records
+    assert all(r["dropped"] == [victim] for r in records[first:])
     assert all(r["n_updates"] == nodes - 2 for r in records[1:])  # non-participant 0, victim 3
     assert len(outcome.rounds) == rounds and torch.isfinite(outcome.global_params).all()
 
