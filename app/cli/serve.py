@@ -46,6 +46,13 @@ def serve(
     ] = None,
     decision: DecisionOption = None,
     calibration: CalibrationOption = None,
+    database: Annotated[
+        Path | None,
+        typer.Option(
+            help="the save file of the games (SQLite; one server per file) "
+            "[default: ARTIFACTS/games.sqlite3 or $TYCOON_DATABASE]"
+        ),
+    ] = None,
 ) -> None:
     """Serve the dashboard at http://HOST:PORT (settings also come from TYCOON_* variables)."""
     from pydantic import ValidationError
@@ -68,6 +75,7 @@ def serve(
         "model": model,
         "seed": seed,
         "calibration": calibration,
+        "database": database,
     }
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]

@@ -3,10 +3,11 @@
 Two tasks per connection, sharing its state between awaits only:
 - the receiver parses messages: acks move the frame window, commands go to the game (through a
   token bucket), and anything malformed becomes an error frame;
-- the sender writes queued error frames, a snapshot when one is due, and otherwise one delta
-  from the last state it sent to the game's latest, at most `frame_window` frames ahead of the
-  client's acks. A slow client therefore never gets a backlog: it skips states, and its next
-  delta brings it straight to the latest one. Memory per connection stays flat at any speed.
+- the sender writes queued error (and notice) frames once the first snapshot is out, a snapshot
+  when one is due, and otherwise one delta from the last state it sent to the game's latest, at
+  most `frame_window` frames ahead of the client's acks. A slow client therefore never gets a
+  backlog: it skips states, and its next delta brings it straight to the latest one. Memory per
+  connection stays flat at any speed.
 The game's ticker is not here: it belongs to the game (`app.web.live`).
 """
 
@@ -70,6 +71,10 @@ class Connection:
             self._snapshot_due = True
         self._wake.set()
 
+    def tell(self, frame: bytes) -> None:
+        self._errors.append(frame)
+        self._wake.set()
+
     # ---------------------------------------------------------------- running
 
     async def run(self, joined: Joined) -> None:
@@ -101,7 +106,7 @@ class Connection:
 
     async def _send(self) -> None:
         while True:
-            while self._errors:
+            while self._errors and self._sent_view is not None:  # the snapshot comes first
                 await self._write(self._errors.popleft())
             if self._snapshot_due:
                 await self._send_snapshot()

@@ -9,12 +9,12 @@ validates delta frames against the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from app.game.history import ProfitPoint
-from app.web.schemas import ErrorFrame, GameConfig, ModelMetrics, SnapshotFrame
+from app.web.schemas import ErrorFrame, GameConfig, ModelMetrics, NoticeFrame, SnapshotFrame
 from app.web.session import GameSession
 from app.web.state_view import View
 
@@ -74,5 +74,11 @@ def delta_frame(
     )
 
 
-def error_frame(message: str) -> bytes:
-    return ErrorFrame(message=message).model_dump_json().encode()
+def error_frame(message: str, code: Literal["not_saved"] | None = None) -> bytes:
+    """An error frame as bytes (no `code` key unless one is given)."""
+    return ErrorFrame(message=message, code=code).model_dump_json(exclude_none=True).encode()
+
+
+def saved_again_frame(message: str) -> bytes:
+    """The notice that a game whose saves failed is saved again."""
+    return NoticeFrame(code="saved", message=message).model_dump_json().encode()

@@ -22,9 +22,12 @@ _MAX_LAG_S = 1.0
 
 
 class Watcher(Protocol):
-    """A connection showing a game: told when it changed, or was started over."""
+    """A connection showing a game: told when it changed, or was started over, and handed
+    frames about the game itself (e.g. that it is not being saved) to send after its snapshot."""
 
     def game_changed(self, restarted: bool) -> None: ...
+
+    def tell(self, frame: bytes) -> None: ...
 
 
 class LiveGame:

@@ -6,13 +6,14 @@
 - Games are saved at least every `save_interval_s` while they change, when their last watcher
   leaves and when the server stops; a reload (or a restart after kill -9) picks up the save.
 - `max_games` games at once, `max_connections_per_client` connections per client address.
+- A game whose save fails stays in memory, even with nobody watching, and is tried again every
+  `save_interval_s` until it is saved; its players are told (`app.web.save_faults`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from app.game.engines import EngineTrace
 from app.game.history import ProfitPoint
 from app.web.frames import history_dict
 from app.web.live import LiveGame, Watcher
+from app.web.save_faults import SaveFaults
 from app.web.session import GameSession
 from app.web.settings import Settings
 from app.web.store import (
@@ -37,8 +39,6 @@ from app.web.store import (
     new_session_id,
     valid_session_id,
 )
-
-_log = logging.getLogger("tycoon.games")
 
 
 class ServerFull(RuntimeError):
@@ -72,12 +72,15 @@ class GameRegistry:
         self._clients: Counter[str] = Counter()
         self._loading: dict[str, asyncio.Lock] = {}
         self._saver: asyncio.Task[None] | None = None
+        self.faults = SaveFaults(settings.save_interval_s)
 
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
         if self.store is not None:
-            await self.store.expire(time.time(), self.settings.game_expiry_days * 86400)
+            max_age_s = self.settings.game_expiry_days * 86400
+            await self.store.expire(time.time(), max_age_s)
+            await asyncio.to_thread(self.faults.open_record, self.settings.database, max_age_s)
         self._saver = asyncio.create_task(self._save_periodically(), name="game-saver")
 
     async def shutdown(self) -> None:
@@ -88,7 +91,11 @@ class GameRegistry:
                 await self._saver
         for game in list(self.games.values()):
             await game.stop()
-        await self._save(list(self.games.values()))
+        games = list(self.games.values())
+        try:
+            await self._save(games)
+        except StoreError as exc:  # told in words: the log, and the record read at the restart
+            self.faults.lost(games, self.settings.database, exc)
         self.games.clear()
         if self.store is not None:
             await self.store.aclose()
@@ -124,7 +131,8 @@ class GameRegistry:
                         game, notice = await self._load(requested)
                     if game is not None:
                         game.add(watcher)
-                        return Joined(game, True, None)
+                        self.faults.greet(game, watcher)
+                        return Joined(game, True, notice)
             finally:
                 if not lock.locked():
                     self._loading.pop(requested, None)
@@ -138,7 +146,10 @@ class GameRegistry:
         if game.watchers:
             return
         await game.stop()
-        await self._save([game])
+        try:
+            await self._save([game])
+        except StoreError:  # kept in memory: the periodic save tries again (the fault is told)
+            return
         if not game.watchers and self.games.get(game.session_id) is game:
             del self.games[game.session_id]
 
@@ -163,7 +174,7 @@ class GameRegistry:
             return None, "Games are not saved on this server, so a new game was started."
         saved = await self.store.load(session_id)
         if saved is None:
-            return None, (
+            return None, self.faults.missing_notice(session_id) or (
                 "Your saved game was not found (saved games expire after "
                 f"{self.settings.game_expiry_days:g} days), so a new game was started."
             )
@@ -175,7 +186,7 @@ class GameRegistry:
         game = LiveGame(session_id, session, self.settings)
         game.saved_version, game.saved_tick = session.version, session.tick
         self.games[session_id] = game
-        return game, None
+        return game, self.faults.resumed_notice(saved)
 
     # ---------------------------------------------------------------- saving
 
@@ -192,10 +203,11 @@ class GameRegistry:
                 for g in self.games.values()
                 if g.saved_version != g.session.version and g.saved_at <= due
             ]
-            try:
+            with contextlib.suppress(StoreError):  # told by `_save`; the next round tries again
                 await self._save(changed)
-            except StoreError as exc:  # keep playing; the next save tries again
-                _log.error("saving %d games failed: %s", len(changed), exc)
+                for game in changed:  # saved at last, and nobody watches: no need to keep it
+                    if not game.watchers and self.games.get(game.session_id) is game:
+                        del self.games[game.session_id]
 
     async def _save(self, games: Sequence[LiveGame]) -> None:
         if self.store is None or not games:
@@ -225,12 +237,14 @@ class GameRegistry:
             game.new_history = False
         try:
             await self.store.save_many(records, time.time())
-        except Exception:
+        except Exception as exc:
             for game, version, tick, new in marks:  # not saved: try again next time
                 game.saved_version = version
                 game.new_history = game.new_history or new  # (a reset may have come meanwhile)
                 game.saved_tick = None if game.new_history else tick
+            self.faults.failed(self.settings.database, games, exc)
             raise
+        self.faults.saved(games)
 
 
 def _restore(

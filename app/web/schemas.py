@@ -215,13 +215,26 @@ class DeltaFrame(BaseModel):
 
 
 class ErrorFrame(BaseModel):
-    """A message the server could not act on, and why; the session goes on."""
+    """A message the server could not act on, and why; the session goes on.
+
+    `code` (left out when None) marks the one lasting fault a client may show until it ends:
+    "not_saved", the game is not being saved (a `NoticeFrame` "saved" says when it is again).
+    """
 
     type: Literal["error"] = "error"
     message: str
+    code: Literal["not_saved"] | None = None
 
 
-ServerFrame = SnapshotFrame | DeltaFrame | ErrorFrame
+class NoticeFrame(BaseModel):
+    """News about the game that needs no answer: "saved", it is being saved again."""
+
+    type: Literal["notice"] = "notice"
+    code: Literal["saved"]
+    message: str
+
+
+ServerFrame = SnapshotFrame | DeltaFrame | ErrorFrame | NoticeFrame
 
 # ---------------------------------------------------------------- commands (client -> server)
 # In `app.web.command_schemas`, re-exported here so the contract has one import.

@@ -35,7 +35,7 @@ from app.web.origin import OriginGuard, OriginPolicy
 from app.web.registry import GameRegistry, ServerFull
 from app.web.schemas import GameConfig, ModelMetrics, StrategyView
 from app.web.settings import Settings
-from app.web.store import AsyncGameStore, GameStore
+from app.web.store import AsyncGameStore, GameStore, hold_save_file, release_save_file
 from app.web.views import game_config, model_metrics, strategy_views
 
 # Larger websocket frames are refused by uvicorn itself (connection closed). Messages between the
@@ -247,6 +247,7 @@ def serve(settings: Settings, load_models: Callable[[Settings], GameModels]) -> 
     """Take the port, load the models (training and caching them if needed), serve until stopped."""
     sock = bind(settings.host, settings.port)
     try:
+        hold_save_file(settings.database)  # one server per save file: held until this one stops
         GameStore.open(settings.database).close()  # a bad save file: one clear line, now
         app = create_app(settings, load_models(settings))
         _settle_garbage_collector()
@@ -254,4 +255,5 @@ def serve(settings: Settings, load_models: Callable[[Settings], GameModels]) -> 
         print(f"Turbofan Tycoon: http://{host}:{settings.port} (Ctrl-C stops)", flush=True)
         uvicorn.Server(uvicorn_config(app, settings)).run(sockets=[sock])
     finally:
+        release_save_file(settings.database)
         sock.close()

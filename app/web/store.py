@@ -4,6 +4,13 @@ Why SQLite in WAL mode with `synchronous=NORMAL`: a committed save survives the 
 killed (even `kill -9`): the write-ahead log is replayed on the next open, and a save costs no
 fsync. A power cut may lose the last moments, as the protocol allows.
 
+Why `locking_mode=EXCLUSIVE`: in that mode SQLite keeps the WAL index in the process's own
+memory instead of a `-shm` file mapped into it. A mapped file that stops being writable (e.g.
+`chattr +i` on ext4) kills the process with SIGBUS at its next save, with no chance to log; a
+plain file write fails with an error the server can tell players about (app.web.save_faults).
+The cost: no other program may read the file while a server has it open, and only one server
+may use a file anyway (`app.web.save_lock` refuses a second one and names the first).
+
 Why so strict on opening: the file holds players' games, so a file that is not ours, is damaged,
 or was written by a newer version is refused with a `StoreError` that says what to do. It is never
 reset or recreated behind the player's back; that decision belongs to a person.
@@ -16,16 +23,36 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from app.web import save_lock
+from app.web.save_records import (
+    HistoryChunk,
+    SavedGame,
+    SaveRecord,
+    new_session_id,
+    valid_session_id,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AsyncGameStore",
+    "GameStore",
+    "HistoryChunk",
+    "SaveRecord",
+    "SavedGame",
+    "StoreError",
+    "hold_save_file",
+    "new_session_id",
+    "release_save_file",
+    "valid_session_id",
+]
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of the files this code writes (and the newest it reads)
 
@@ -37,7 +64,6 @@ _SCHEMA = (
     "CREATE INDEX history_by_session ON history (session_id, first_tick)",
 )
 
-_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _T = TypeVar("_T")
 
 
@@ -45,56 +71,22 @@ class StoreError(RuntimeError):
     """The save file cannot be used; the message names the file and what to do about it."""
 
 
-def new_session_id() -> str:
-    """A fresh unguessable session id (22 url-safe characters): knowing it is owning the game."""
-    return secrets.token_urlsafe(16)
+def hold_save_file(path: Path) -> None:
+    """Hold the save file for this process (`app.web.save_lock`), or a StoreError that names
+    the process holding it; `release_save_file` gives the hold back."""
+    try:
+        save_lock.acquire(path)
+    except save_lock.SaveFileInUse as e:
+        raise StoreError(str(e)) from None
+    except OSError as e:
+        where = save_lock.lock_path(path)
+        raise StoreError(
+            f"cannot lock {path} ({e.strerror or e} on {where}): check the disk."
+        ) from e
 
 
-def valid_session_id(text: str) -> bool:
-    """Whether `text` may be a session id (16-64 of A-Z a-z 0-9 _ -), checked before any lookup."""
-    return _SESSION_ID.fullmatch(text) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryChunk:
-    """Profit-history points for ticks first_tick..last_tick, as JSON text of the caller's choosing."""
-
-    first_tick: int
-    last_tick: int
-    points_json: str
-
-    def __post_init__(self) -> None:
-        if self.first_tick > self.last_tick:
-            raise ValueError(f"history chunk {self.first_tick}..{self.last_tick} runs backwards")
-
-
-@dataclass(frozen=True, slots=True)
-class SaveRecord:
-    """One game's save: its whole state, the history played since the last save (if any), and
-    the oldest tick it still shows (chunks that end before `keep_from_tick` are pruned).
-    `new_history`: the game started over, so its earlier history chunks are deleted first."""
-
-    session_id: str
-    tick: int
-    state_json: str
-    chunk: HistoryChunk | None = None
-    keep_from_tick: int = 0
-    new_history: bool = False
-
-    def __post_init__(self) -> None:
-        if not valid_session_id(self.session_id):
-            raise ValueError(f"not a session id: {self.session_id!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class SavedGame:
-    """A loaded game: its state JSON as last saved and its history chunks in tick order."""
-
-    session_id: str
-    tick: int
-    updated_at: float
-    state_json: str
-    history: tuple[HistoryChunk, ...]
+def release_save_file(path: Path) -> None:
+    save_lock.release(path)
 
 
 class GameStore:
@@ -124,14 +116,17 @@ class GameStore:
             raise StoreError(f"{path.parent} is not writable: fix it or pick another path.")
         if path.exists() and not os.access(path, os.R_OK | os.W_OK):
             raise StoreError(f"{path} is not readable and writable: fix its permissions.")
+        hold_save_file(path)
         try:
             conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as e:
+            release_save_file(path)
             raise StoreError(f"cannot open {path} ({e}): check the path and permissions.") from e
         try:
             _prepare(path, conn)
         except BaseException:
             conn.close()
+            release_save_file(path)
             raise
         return cls(path, conn)
 
@@ -210,7 +205,10 @@ class GameStore:
         """Close the file; committed saves are already safe, so this only tidies (idempotent)."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            conn.close()
+            try:
+                conn.close()
+            finally:
+                release_save_file(self.path)
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[sqlite3.Connection]:
@@ -240,6 +238,7 @@ def _prepare(path: Path, conn: sqlite3.Connection) -> None:
     """Check an existing file (reading only) or create the schema in a new one."""
     fix = "move it aside (keep it: it may hold saved games) or choose another path."
     try:
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")  # before the first read: see above
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise StoreError(
