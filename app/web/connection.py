@@ -63,6 +63,7 @@ class Connection:
         self._sent_version = -1
         self._sent_tick: int | None = None
         self._joined: Joined | None = None
+        self._drop_report: asyncio.TimerHandle | None = None  # a report of drops to come
 
     # ---------------------------------------------------------------- Watcher
 
@@ -91,6 +92,8 @@ class Connection:
                 if exc is not None and not isinstance(exc, WebSocketDisconnect):
                     raise exc
         finally:
+            if self._drop_report is not None:
+                self._drop_report.cancel()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -185,9 +188,7 @@ class Connection:
             self._wake.set()
             return
         if not self.bucket.take():
-            report = self.bucket.report()
-            if report is not None:
-                self._error(report)
+            self._dropped()
             return
         try:
             outcome = self.game.session.handle(command)
@@ -200,8 +201,23 @@ class Connection:
         """A malformed message: an error frame, within the rate limit (a flood is counted)."""
         if self.bucket.take():
             self._error(message)
-        elif (report := self.bucket.report()) is not None:
+        else:
+            self._dropped()
+
+    def _dropped(self) -> None:
+        """A command was dropped: say how many now, or when the next report is due (at most one
+        a second), so every drop of a flood is counted even when the flood stops."""
+        if self._drop_report is not None:
+            return  # the scheduled report will count this one
+        report = self.bucket.report()
+        if report is not None:
             self._error(report)
+        elif (due := self.bucket.report_due_in()) is not None:
+            self._drop_report = asyncio.get_running_loop().call_later(due, self._late_report)
+
+    def _late_report(self) -> None:
+        self._drop_report = None
+        self._dropped()
 
     def _error(self, message: str) -> None:
         self._errors.append(error_frame(message))

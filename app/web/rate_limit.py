@@ -2,7 +2,10 @@
 
 2,000 `step` commands in one burst used to play 2,000 ticks (3.8 s of the event loop). A bucket
 lets a person click as fast as they like (`burst` at once, `rate` a second on average) and turns
-a flood into dropped commands with one error frame a second saying how many.
+a flood into dropped commands with one error frame a second saying how many. The first drop is
+reported at once; the ones after it are counted, and the connection asks `report_due_in` when to
+report them, so a flood that ends within the second is still counted in full (a 10,000-command
+flood used to be reported as "1 dropped").
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ class TokenBucket:
             return True
         self.dropped += 1
         return False
+
+    def report_due_in(self) -> float | None:
+        """Seconds until `report()` may tell of the drops not yet reported (None: there are none)."""
+        if not self.dropped:
+            return None
+        return max(0.0, self._reported_at + 1.0 - self._clock())
 
     def report(self) -> str | None:
         """A message about dropped commands, at most once a second (None when quiet)."""

@@ -63,6 +63,27 @@ class Settings(BaseSettings):
     max_connections_per_client: int = Field(
         50, ge=1, description="Websocket connections one client address may hold at once."
     )
+    max_connections: int = Field(
+        900,
+        ge=1,
+        description="Open connections (HTTP and websockets) the server holds at once; more get "
+        "503 and are closed at once. Kept 100 below the open-file limit (raised to fit if the "
+        "hard limit allows): 1,200 idle sockets under 1,024 descriptors starved /api/health.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a connection has to send a complete request head, from connecting "
+        "or from its previous response; idle and slowloris sockets are closed after it.",
+    )
+    keep_alive_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Seconds an HTTP connection stays open idle between requests (at most "
+        "header_timeout_s, which runs too).",
+    )
     max_lab_runs: int = Field(
         2, ge=1, description="Lab runs training at once, server-wide (others wait in line)."
     )
