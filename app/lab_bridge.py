@@ -8,7 +8,8 @@ a model.
 Deploying a model from the operating-condition partition is refused: it was trained on FD002/FD004
 with every sensor standardized per operating condition (and on other sensor columns), while the
 game replays FD001/FD003 engines with the protocol's global standardization; its predictions
-there would be meaningless, and a wrong number in dollars is worse than a clear refusal.
+there would be meaningless, and a wrong number in dollars is worse than a clear refusal. So is a
+model that diverged (issue 20): weights, test RMSE or predictions not finite.
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ def deployed_traces(
     the federated margin by its calibration (every other field untouched). `runs`: the game's
     data, the engines' raw signals.
 
-    ValueError when the model cannot read these engines: trained per operating condition on
-    FD002/FD004, or an engine missing from `runs`."""
+    ValueError when the model diverged (`divergence`), or cannot read these engines: trained per
+    operating condition on FD002/FD004, or an engine missing from `runs`."""
+    diverged = divergence(run)
+    if diverged is not None:
+        raise ValueError(_refusal(run, diverged))
     if run.normalization != "global":
         raise ValueError(
             "this lab model was trained with the operating-condition partition, on FD002/FD004 "
@@ -80,11 +84,33 @@ def deployed_traces(
     positions = np.split(np.arange(len(x)), np.cumsum([len(r) for r in rows])[:-1])
     with torch.no_grad():
         rul = run.predict(x, positions)
+    if not np.isfinite(rul).all():
+        raise ValueError(_refusal(run, "its predictions of the game's engines are not finite"))
     margins = dataclasses.replace(traces[0].margins, federated=run.calibration().margin)
     return [
         dataclasses.replace(trace, federated_rul=rul[p].copy(), margins=margins)
         for trace, p in zip(traces, positions, strict=True)
     ]
+
+
+def divergence(run: LabRun | FlowerLabRun) -> str | None:
+    """What shows the run's current global model diverged, or None: a weight that is not finite,
+    or a test RMSE (the last round's) that is not. A run records a non-finite RMSE as null."""
+    if not torch.isfinite(run.global_params()).all():
+        return "its weights are not finite"
+    rmse = run.records[-1].get("rmse") if run.records else None
+    if run.records and (rmse is None or not np.isfinite(rmse)):
+        return "its test RMSE is not finite"
+    return None
+
+
+def _refusal(run: LabRun | FlowerLabRun, why: str) -> str:
+    c = run.config
+    return (
+        f"this model diverged: {why} after round {run.rounds_done} ({c.aggregation}, lr {c.lr}, "
+        f"server_lr {c.server_lr}); a diverged model cannot be deployed: train again with a "
+        "smaller lr or server_lr, or a robust rule against the attack"
+    )
 
 
 def percent_of_oracle(

@@ -90,7 +90,8 @@ class LabConnection:
                 await self._send(LabError(message=report))
             return
         try:
-            message = parse_lab_message(text, self.server.settings.max_message_bytes)
+            settings = self.server.settings
+            message = parse_lab_message(text, settings.max_message_bytes, settings.max_json_depth)
         except LabMessageError as exc:
             await self._send(LabError(message=str(exc), field=exc.field))
             return
@@ -247,6 +248,9 @@ class LabConnection:
             )
         except (asyncio.CancelledError, WebSocketDisconnect):
             raise
+        except ValueError as exc:  # refused in words: a diverged model, another partition's
+            with contextlib.suppress(Exception):
+                await self._error(str(exc))
         except Exception as exc:
             _log.exception("lab deployment failed")
             with contextlib.suppress(Exception):

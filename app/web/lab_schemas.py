@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal, get_args
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from app.web.nesting import too_deep
+
 SESSION_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 
 
@@ -74,8 +76,9 @@ class LabMessageError(ValueError):
         self.field = field
 
 
-def parse_lab_message(text: str | None, max_bytes: int) -> LabMessage:
-    """Validate one client message (JSON text)."""
+def parse_lab_message(text: str | None, max_bytes: int, max_depth: int) -> LabMessage:
+    """Validate one client message (JSON text) of at most `max_bytes`, nested at most
+    `max_depth` deep (`Settings.max_json_depth`): deeper is refused before anything recurses."""
     if text is None:
         raise LabMessageError("binary messages are not accepted: send JSON text")
     size = len(text.encode("utf-8"))
@@ -85,6 +88,11 @@ def parse_lab_message(text: str | None, max_bytes: int) -> LabMessage:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise LabMessageError(f"invalid JSON: {exc.msg}") from None
+    if too_deep(data, max_depth):
+        raise LabMessageError(
+            f"the message nests objects or lists more than {max_depth} levels deep; a lab "
+            "message needs 3 at most"
+        )
     expected = ", ".join(LAB_MESSAGE_TYPES)
     if not isinstance(data, dict) or data.get("type") not in LAB_MESSAGE_TYPES:
         got = data.get("type") if isinstance(data, dict) else type(data).__name__
@@ -120,12 +128,21 @@ def config_error(exc: ValidationError, fields: Collection[str]) -> LabMessageErr
         if err["type"] == "extra_forbidden":
             problems.append(f"unknown field {where!r}")
         elif where and not msg.startswith(where):
-            got = repr(err.get("input"))
-            got = got if len(got) <= 40 else got[:37] + "..."
-            problems.append(f"{where}: {msg} (got {got})")
+            problems.append(f"{where}: {msg} (got {_shown(err.get('input'))})")
         else:
             problems.append(msg)
     return LabMessageError("invalid lab config: " + "; ".join(problems), first)
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value the client sent, short; a container is named, never repr()'d (however deep)."""
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "a list"
+    try:
+        text = repr(value)
+    except ValueError:  # an int past 4300 digits
+        return "a number too large to show"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ---------------------------------------------------------------- server -> client

@@ -85,6 +85,9 @@ class LabSettings(Protocol):
 # the robust rules need every client's own model, which both hide by design.
 AVERAGING = ("fedavg", "fedprox", "fedavgm", "fedadam")
 MAX_FLOWER_NODES = 8  # one SuperNode process (and its ClientApp executor) per node, on loopback
+# A clipping norm past this clips no update a lab model sends and only scales the noise (its std
+# is dp_noise * C) towards float32's limits (issue 20).
+MAX_DP_CLIP = 1e6
 MAX_SECAGG_CLIENTS = 200  # quadratic: ~5 s a round at 200 clients, ~2 min at 800 (docs/lab.md, 5)
 
 
@@ -93,8 +96,10 @@ def privacy_problems(c: LabSettings) -> list[str]:
     out = []
     if not 0 <= c.dp_noise <= 100:
         out.append(f"dp_noise must be between 0 and 100 (sigma), got {c.dp_noise}")
-    if c.dp_clip is not None and c.dp_clip <= 0:
-        out.append(f"dp_clip must be above 0 (an L2 norm), got {c.dp_clip}")
+    if c.dp_clip is not None and not 0 < c.dp_clip <= MAX_DP_CLIP:
+        out.append(
+            f"dp_clip must be above 0 and at most {MAX_DP_CLIP:,.0f} (an L2 norm), got {c.dp_clip}"
+        )
     if c.dp_noise > 0 and c.dp_clip is None and not c.dp_adaptive_clip:
         out.append(
             "dp_noise needs dp_clip (the norm each update is clipped to) or dp_adaptive_clip"

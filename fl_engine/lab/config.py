@@ -3,6 +3,11 @@
 The CLI and the web lab take these from users, so a bad value must say what is wrong in words
 ("nodes must be between 8 and 8000, got 9000"), not pydantic's generic wording. `lab_config`
 turns any mapping into a `LabConfig` or one `LabConfigError` listing every problem.
+
+Types are strict (issue 20): a whole number is an int (not `true`, not "5", not 5.0), a switch is
+a bool (not "yes", not 1), a number is an int or a float; a value of another type is refused
+naming the field, never coerced. The numbers that steer training have upper bounds: past them a
+run only diverges, and a diverged model must never reach the game (`app.lab_bridge` refuses one).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from fl_engine.lab.composition import flower_problems, privacy_problems
+from fl_engine.lab.field_types import accepted_types, shown
 
 MIN_NODES, MAX_NODES = 8, 8000
 # (low, high) inclusive bounds of the whole-number settings
@@ -22,7 +28,15 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "rounds": (1, 500),
     "local_epochs": (1, 20),
     "personalize": (0, 50),
+    "seed": (0, 2**32 - 1),  # as the game's seeds; numpy refuses a negative one, mid-run
 }
+# Upper bounds of the server's and attackers' numbers, past which a run is only a divergence:
+# FedAdam steps every coordinate by about server_lr (the weights are below 1), so above 10 it is
+# no longer a learning rate; FedProx's mu above 10 pins every local model to the global one (Li
+# et al. tune it in 0.001..1); an attack scale past 1e6 or a noise std past 1e3 only pushes the
+# squared norms and distances the rules compute towards float32's limit (3.4e38). Measured at the
+# bounds (FF09 and window, 8 nodes, 3 rounds): the models stay finite (test RMSE up to 1e25).
+MAX_SERVER_LR, MAX_PROX_MU, MAX_ATTACK_SCALE, MAX_NOISE_STD = 10.0, 10.0, 1e6, 1e3
 
 Aggregation = Literal["fedavg", "fedprox", "fedavgm", "fedadam", "median", "trimmed_mean", "krum"]
 Attack = Literal["none", "sign_flip", "scale", "noise", "label", "nan", "free_ride"]
@@ -36,7 +50,7 @@ class LabConfigError(ValueError):
 class LabConfig(BaseModel):
     """One lab run's settings; see docs/lab.md for each field's meaning."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     model: Literal["window", "ff09"] = "window"
     nodes: int = 80
@@ -77,7 +91,20 @@ class LabConfig(BaseModel):
     # where it trains (issue 13): this process, or a Flower deployment of real processes
     runtime: Literal["inprocess", "flower-deployment"] = "inprocess"
 
-    @field_validator("nodes", "rounds", "local_epochs", "personalize")
+    @field_validator("*", mode="before")
+    @classmethod
+    def _typed(cls, value: Any, info: Any) -> Any:
+        """Refuse a value of the wrong type in words, before pydantic's generic wording."""
+        accepted, words = _KINDS.get(info.field_name, ((), ""))
+        if accepted and type(value) not in accepted:
+            raise ValueError(f"{info.field_name} must be {words}, got {shown(value)}")
+        if info.field_name == "attacker_nodes":
+            wrong = [v for v in value if type(v) is not int]
+            if wrong:
+                raise ValueError(f"attacker_nodes must be node indices, got {shown(wrong[0])}")
+        return value
+
+    @field_validator("nodes", "rounds", "local_epochs", "personalize", "seed")
     @classmethod
     def _in_range(cls, value: int, info: Any) -> int:
         low, high = INT_RANGES[info.field_name]
@@ -134,6 +161,10 @@ class LabConfig(BaseModel):
         return self.prox_mu if self.aggregation == "fedprox" else 0.0
 
 
+# each field's accepted types (exact: a bool is no int here) and their name in words
+_KINDS = {name: accepted_types(info.annotation) for name, info in LabConfig.model_fields.items()}
+
+
 def _number_problems(c: LabConfig) -> list[str]:
     checks = [
         (
@@ -156,8 +187,16 @@ def _number_problems(c: LabConfig) -> list[str]:
             c.deadline is None or c.deadline > 0,
             f"deadline must be a positive number of simulated seconds (or none), got {c.deadline}",
         ),
-        (c.prox_mu >= 0, f"prox_mu must be at least 0, got {c.prox_mu}"),
-        (c.server_lr > 0, f"server_lr must be above 0, got {c.server_lr}"),
+        (
+            0 <= c.prox_mu <= MAX_PROX_MU,
+            f"prox_mu must be between 0 and {MAX_PROX_MU:g} (above, every local model is pinned "
+            f"to the global one), got {c.prox_mu}",
+        ),
+        (
+            0 < c.server_lr <= MAX_SERVER_LR,
+            f"server_lr must be above 0 and at most {MAX_SERVER_LR:g} (above, the server's step "
+            f"only diverges), got {c.server_lr}",
+        ),
         (
             0 <= c.server_momentum < 1,
             f"server_momentum must be at least 0 and below 1, got {c.server_momentum}",
@@ -169,7 +208,16 @@ def _number_problems(c: LabConfig) -> list[str]:
             if c.trim_fraction >= 0.5
             else f"trim_fraction must be at least 0, got {c.trim_fraction}",
         ),
-        (c.noise_std >= 0, f"noise_std must be at least 0, got {c.noise_std}"),
+        (
+            0 <= c.noise_std <= MAX_NOISE_STD,
+            f"noise_std must be between 0 and {MAX_NOISE_STD:g} (above, the rules' squared norms "
+            f"near float32's limit), got {c.noise_std}",
+        ),
+        (
+            abs(c.attack_scale) <= MAX_ATTACK_SCALE,
+            f"attack_scale must be between {-MAX_ATTACK_SCALE:,.0f} and {MAX_ATTACK_SCALE:,.0f} "
+            f"(above, the rules' squared norms near float32's limit), got {c.attack_scale}",
+        ),
     ]
     return [message for ok, message in checks if not ok]
 
@@ -242,7 +290,7 @@ def describe_errors(exc: ValidationError) -> str:
         if error["type"] == "extra_forbidden":
             message = f"unknown setting {where!r}"
         elif error["type"] == "literal_error":
-            message = f"{where} {message[0].lower()}{message[1:]}, got {error['input']!r}"
+            message = f"{where} {message[0].lower()}{message[1:]}, got {shown(error['input'])}"
         elif where and not message.startswith(where):
             message = f"{where}: {message}"
         lines.extend(message.split("; "))
