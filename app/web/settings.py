@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         4096, ge=64, description="Larger client messages get an error frame."
     )
+    max_json_depth: int = Field(
+        16,
+        ge=4,
+        le=512,
+        description="Lab and compare messages nested deeper get an error frame, before anything "
+        "recurses into them (the deepest valid one, a lab start naming attacker_nodes, has 3).",
+    )
     history_limit: int = Field(
         5000, ge=10, description="Profit-history points a session keeps (older ones are dropped)."
     )
