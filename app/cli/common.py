@@ -57,7 +57,7 @@ def fail(message: str) -> NoReturn:
     """One line on stderr and exit code 2; the message is shown as written (`[flower]` stays)."""
     from rich.markup import escape
 
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # one line, unwrapped
     raise typer.Exit(2)
 
 

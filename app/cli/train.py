@@ -1,8 +1,14 @@
-"""`tycoon train`: the FF09 protocol's models (naive, centralized, local, federated)."""
+"""`tycoon train`: the FF09 protocol's models (naive, centralized, local, federated).
+
+On a Flower runtime, SIGTERM stops the command like Ctrl-C (the deployment stops every process it
+started on the way out; a SIGKILLed command's processes die with it: `fl_engine.flower.processes`),
+and a deployment that fails (a dead SuperLink) is one line naming it, not a traceback.
+"""
 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -97,6 +103,7 @@ def train(
         fail(f"unknown --runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
     if runtime != "inprocess":
         _check_flower(runtime, configs[0])
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         data_path = resolve_data_dir(data_dir)
         runs = load_runs(data_path)
@@ -115,6 +122,12 @@ def train(
             try:
                 result = run_experiment(runs, cfg, progress, stage)
             except ValueError as exc:
+                fail(str(exc))
+            except RuntimeError as exc:
+                from fl_engine.flower.cluster import DeploymentError
+
+                if not isinstance(exc, DeploymentError):
+                    raise
                 fail(str(exc))
             metrics = save_artifacts(result, target)
             metrics["runtime"] = runtime
@@ -147,6 +160,11 @@ def train(
 
 
 RUNTIMES = ("inprocess", "flower-simulation", "flower-deployment")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: unwind, so the Flower processes are stopped on the way out."""
+    raise KeyboardInterrupt
 
 
 def _check_flower(runtime: str, cfg: ExperimentConfig) -> None:

@@ -7,6 +7,9 @@ thread, one `round` frame each, and ends with `finished` or `cancelled`. Pause, 
 cancel act between rounds. A closed socket cancels the run; the handler returns only once the
 run's thread is done with its round. `deploy` puts the run's current global model behind the
 federated strategy of one live game session (`app.web.session.GameSession.deploy`).
+
+Limits (docs/lab.md, section 6): a run too big for `max_lab_work` is refused in words; cancel, a
+closed socket and a stopping server set the run's cancel flag, so a round under way ends in seconds.
 """
 
 from __future__ import annotations
@@ -107,6 +110,8 @@ class LabConnection:
                     error = config_error(exc, self.server.backend.config_fields)
                     await self._send(LabError(message=str(error), field=error.field))
                     return
+                if not await self._affordable(config):
+                    return
                 self._run, self._ticket = None, None
                 self._paused = self._single = self._stop = False
                 self._task = asyncio.create_task(self._train(config), name="lab-run")
@@ -130,12 +135,24 @@ class LabConnection:
             case Deploy(session=session):
                 await self._start_deploy(session)
 
+    async def _affordable(self, config: Any) -> bool:
+        """Within `max_lab_work`; else refused in words before it takes a place in line."""
+        try:
+            refusal = await asyncio.to_thread(self.server.refusal, config)
+        except Exception as exc:
+            refusal = f"the lab could not size this run: {exc}"
+        if refusal is not None:
+            await self._error(refusal)
+        return refusal is None
+
     def _halt(self) -> None:
-        """Stop the run between rounds (or take it out of the queue)."""
+        """Stop the run: out of the queue, or its round under way ended at its next check."""
         self._stop = True
         self._wake.set()
         if self._ticket is not None:
             self._ticket.moved.set()
+        if self._run is not None:
+            self._run.cancel()
 
     async def _status(self) -> None:
         rounds = self._run.rounds_done if self._run is not None else 0
@@ -153,17 +170,24 @@ class LabConnection:
             await self._send(Started(config=config.model_dump(mode="json")))
             run = await server.workers.call(lambda: server.backend.new_run(config))
             self._run = run
+            server.runs.add(run)
             while not run.done and not self._stop:
                 if self._paused and not self._single:
-                    self._release()  # a paused run holds no training slot
+                    if self._ticket is not None and server.may_park(self, run):
+                        self._release()  # a paused place frees the slot (else it is kept)
                     self._wake.clear()
                     await self._wake.wait()
                     continue
                 if not await self._slot():
                     break
                 self._single = False
-                async with self._model_lock:
-                    record = await server.workers.call(run.step)
+                try:
+                    async with self._model_lock:
+                        record = await server.workers.call(run.step)
+                except Exception:
+                    if self._stop:  # the round was cancelled under way (`Cancelled`)
+                        break
+                    raise
                 await self._send(RoundFrame(record=RoundRecord.model_validate(record)))
             if run.done:
                 final = await server.workers.call(lambda: server.backend.scored_final(run))
@@ -177,9 +201,12 @@ class LabConnection:
             with contextlib.suppress(Exception):
                 await self._send(LabError(message=f"the lab run failed: {exc}"))
         finally:
-            self._release()
-            if self._run is not None:
-                self._run.close()  # a Flower deployment stops its processes; in-process: nothing
+            try:  # a Flower deployment holds its slot until its processes are gone
+                if self._run is not None:
+                    await server.retire(self._run)
+            finally:
+                self._release()
+                server.queue.unpark(self)
 
     async def _slot(self) -> bool:
         """Hold a training slot, waiting in line if needed; False if cancelled meanwhile."""
@@ -189,6 +216,8 @@ class LabConnection:
         while True:
             ticket.moved.clear()
             if ticket.granted or self._stop:
+                if ticket.granted:
+                    self.server.queue.unpark(self)  # training again: its paused place frees
                 return not self._stop
             position = ticket.position
             await self._send(

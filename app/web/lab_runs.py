@@ -2,10 +2,12 @@
 
 - `LabQueue`: at most `max_lab_runs` runs train at once, server-wide. A run that finds every slot
   taken waits in line (first come, first served) and is told its position whenever it moves.
-- `LabWorkers`: the threads that do the lab's blocking work (building a run, playing a round,
-  predicting for a deployment), so the event loop and the games never wait for torch. A call
-  that is cancelled (the socket closed) still waits for its thread to finish the round it
-  started: no thread is left training for a run nobody watches.
+  A run holds its slot for its whole life (a Flower deployment's processes live that long),
+  except an in-process run while paused, which may give it back if one of the
+  `max_paused_lab_runs` paused places is free (`park`): its memory stays bounded all the same.
+- `LabWorkers` (`app.web.lab_workers`): the daemon threads of the lab's blocking work.
+- `LabServer.shutdown`: cancels every live run, then waits a few seconds at most for their
+  threads and processes.
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ import asyncio
 import dataclasses
 import statistics
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Collection, Mapping, Sequence
 from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
 from app.game.decisions import DecisionTables
 from app.game.engines import EngineTrace
 from app.web.lab_schemas import LabStatus
+from app.web.lab_workers import LabWorkers
 from app.web.registry import GameRegistry
 from app.web.settings import Settings
 
 T = TypeVar("T")
+SHUTDOWN_WAIT_S = 3.0  # what a stopping server waits for its cancelled runs, at most
+CLOSE_WAIT_S = 10.0  # what a closing Flower deployment is given to stop its processes
 
 
 class LabRunLike(Protocol):
@@ -37,11 +42,16 @@ class LabRunLike(Protocol):
     @property
     def done(self) -> bool: ...
 
+    @property
+    def closed(self) -> bool: ...
+
     def step(self) -> dict[str, Any]: ...
 
     def final(self) -> dict[str, Any]: ...
 
     def calibration(self) -> Any: ...
+
+    def cancel(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -66,10 +76,22 @@ class Ticket:
 class LabQueue:
     """Training slots, server-wide, handed out in order of arrival."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, paused_limit: int = 0) -> None:
         self.limit = limit
         self.training: set[Ticket] = set()
         self.waiting: list[Ticket] = []
+        self.paused_limit = paused_limit
+        self.parked: set[object] = set()  # paused runs that gave their slot back
+
+    def park(self, run: object) -> bool:
+        """Take one of the paused places for `run` (True), or none is free (False)."""
+        if run not in self.parked and len(self.parked) >= self.paused_limit:
+            return False
+        self.parked.add(run)
+        return True
+
+    def unpark(self, run: object) -> None:
+        self.parked.discard(run)
 
     def join(self) -> Ticket:
         """A ticket: granted at once if a slot is free, else at the end of the line."""
@@ -96,40 +118,6 @@ class LabQueue:
             if ticket.position != position:
                 ticket.position = position
                 ticket.moved.set()
-
-
-class LabWorkers:
-    """A pool of `n` threads for the lab's blocking calls, counting those at work."""
-
-    def __init__(self, n: int, setup: Callable[[], None] | None = None) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="tycoon-lab")
-        self._setup = setup
-        self._lock = threading.Lock()
-        self.busy = 0  # calls running in a worker thread right now
-
-    async def call(self, fn: Callable[[], T]) -> T:
-        """`fn()` in a worker thread; if cancelled meanwhile, wait for it, then re-raise."""
-        future = asyncio.get_running_loop().run_in_executor(self._pool, self._counted, fn)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # the thread cannot be interrupted mid-round: let it finish, never leave it running
-            await asyncio.wait([future])
-            raise
-
-    def _counted(self, fn: Callable[[], T]) -> T:
-        with self._lock:
-            self.busy += 1
-        try:
-            if self._setup is not None:
-                self._setup()
-            return fn()
-        finally:
-            with self._lock:
-                self.busy -= 1
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class LabBackend:
@@ -177,6 +165,10 @@ class LabBackend:
                 data_dir = self.engine("resolve_data_dir")(self.settings.data_dir)
                 self._runs = self.engine("load_runs")(data_dir)
             return self._runs
+
+    def work(self, config: Any) -> Any:
+        """`config`'s estimated training work (the engine's `LabWork`: `.total`, `.refusal`)."""
+        return self.engine("LabRun").estimate_work(self.runs(), config, self.settings.data_dir)
 
     def new_run(self, config: Any) -> LabRunLike:
         run: LabRunLike = self.engine("new_lab_run")(self.runs(), config, self.settings.data_dir)
@@ -232,9 +224,10 @@ class LabServer:
         self.settings = settings
         self.registry = registry
         self.backend = backend
-        self.queue = LabQueue(settings.max_lab_runs)
+        self.queue = LabQueue(settings.max_lab_runs, settings.max_paused_lab_runs)
         self.workers = LabWorkers(settings.max_lab_runs, backend.setup_thread)
         self._reference: asyncio.Task[tuple[float, float]] | None = None
+        self.runs: set[LabRunLike] = set()  # every run built and not yet closed
 
     async def reference(self) -> tuple[float, float]:
         """`backend.reference()`, computed once (in a thread) for the server's life."""
@@ -252,5 +245,38 @@ class LabServer:
             threads=self.workers.busy,
         )
 
-    def shutdown(self) -> None:
-        self.workers.shutdown()
+    def refusal(self, config: Any) -> str | None:
+        """Why `config` is too big for this server, in words (its estimated work and the
+        `max_lab_work` limit), or None. Blocks (the data is loaded on first use)."""
+        work = self.backend.work(config)
+        limit = self.settings.max_lab_work
+        return str(work.refusal(limit)) if work.total > limit else None
+
+    async def retire(self, run: LabRunLike) -> None:
+        """The run is over: close it and wait (`CLOSE_WAIT_S` at most) until it has stopped
+        (a Flower deployment's processes gone), then forget it."""
+        try:
+            run.close()
+            give_up = time.monotonic() + CLOSE_WAIT_S
+            while not run.closed and time.monotonic() < give_up:
+                await asyncio.sleep(0.1)
+        finally:
+            self.runs.discard(run)
+
+    def may_park(self, owner: object, run: LabRunLike) -> bool:
+        """Whether a paused `run` gives its slot back: in process, with a paused place free
+        (taken for `owner`); a Flower deployment keeps it, its processes go on."""
+        inprocess = getattr(run.config, "runtime", "inprocess") == "inprocess"
+        return inprocess and self.queue.park(owner)
+
+    def shutdown(self, wait_s: float = SHUTDOWN_WAIT_S) -> bool:
+        """Cancel every live run (rounds stop between batches of nodes, deployments stop their
+        processes), then wait up to `wait_s` for them; True if all of them stopped in time."""
+        runs = list(self.runs)
+        for run in runs:
+            run.cancel()
+        give_up = time.monotonic() + wait_s
+        idle = self.workers.shutdown(wait_s)
+        while not all(run.closed for run in runs) and time.monotonic() < give_up:
+            time.sleep(0.05)
+        return idle and all(run.closed for run in runs)

@@ -87,6 +87,21 @@ class Settings(BaseSettings):
     max_lab_runs: int = Field(
         2, ge=1, description="Lab runs training at once, server-wide (others wait in line)."
     )
+    max_lab_work: float = Field(
+        200e6,
+        gt=0,
+        description="The most training one lab run may cost, in node-row-epochs (nodes x rows "
+        "per node x local epochs x rounds; docs/lab.md, section 6); a bigger run is refused in "
+        "words. 200 million: about 25 minutes of one core for the window model, 6 for FF09; "
+        "the Lab's default run costs 1.2 million.",
+    )
+    max_paused_lab_runs: int = Field(
+        2,
+        ge=0,
+        description="Paused in-process lab runs that give their training slot back, server-wide "
+        "(each keeps its model and data in memory); a run paused beyond them keeps its slot. "
+        "A Flower deployment keeps its slot while paused.",
+    )
     database: Path = Field(
         Path(), description="Where games are saved (SQLite); default ARTIFACTS/games.sqlite3."
     )

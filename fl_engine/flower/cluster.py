@@ -7,20 +7,45 @@ default (a fresh ``flwr-clientapp`` process per message).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fl_engine.flower.processes import QUIET_ENV, ProcessSet, free_ports, wait_for_port
+from fl_engine.flower.processes import (
+    QUIET_ENV,
+    ProcessSet,
+    die_with_parent,
+    free_ports,
+    wait_for_port,
+)
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
+
+
+class DeploymentError(RuntimeError):
+    """A process the deployment cannot go on without has died: one line naming it, how it ended
+    and where its log is (the CLI prints it as it is)."""
+
+
+class Stopped(Exception):
+    """The caller's `stop()` turned true: the deployment stops at once, mid-round or starting."""
+
+
+def ended(code: int) -> str:
+    """How a process ended, in words: "killed by SIGKILL", "exit code 1"."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
 
 
 def toml_value(value: object) -> str:
@@ -77,8 +102,11 @@ class LocalCluster:
     def address(self) -> str:
         return f"127.0.0.1:{self.link_port}"
 
-    def start(self, online_timeout_s: float = 120.0) -> None:
-        """Start the SuperLink and every SuperNode; return once they all registered."""
+    def start(
+        self, online_timeout_s: float = 120.0, stop: Callable[[], bool] | None = None
+    ) -> None:
+        """Start the SuperLink and every SuperNode; return once they all registered (`Stopped`
+        as soon as `stop()` is true while they come up)."""
         ports = free_ports(1 + len(self.node_configs))
         self.link_port, self.node_ports = ports[0], ports[1:]
         link = [str(BIN / "flower-superlink"), "--insecure"]
@@ -89,7 +117,7 @@ class LocalCluster:
             raise RuntimeError(f"SuperLink did not listen on {self.address}")
         for index, config in enumerate(self.node_configs):
             self.start_node(index, config)
-        self.wait_online(len(self.node_configs), online_timeout_s)
+        self.wait_online(len(self.node_configs), online_timeout_s, stop)
 
     def start_node(self, index: int, config: Mapping[str, object]) -> None:
         """One SuperNode (its own port and FLWR_HOME) and, when warm, its executor."""
@@ -121,6 +149,7 @@ class LocalCluster:
             text=True,
             timeout=timeout_s,
             check=False,
+            preexec_fn=die_with_parent(),
         )
         if done.returncode != 0:
             raise RuntimeError(f"flwr {' '.join(args[:1])} failed: {done.stdout}{done.stderr}")
@@ -134,7 +163,9 @@ class LocalCluster:
         self.node_ids = [int(n["node-id"]) for n in online if "node-id" in n]
         return len(online)
 
-    def wait_online(self, count: int, timeout_s: float) -> None:
+    def wait_online(
+        self, count: int, timeout_s: float, stop: Callable[[], bool] | None = None
+    ) -> None:
         """Wait for ``count`` SuperNodes to be online (via the SuperNodes' logs)."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
@@ -145,16 +176,20 @@ class LocalCluster:
             )
             if ready >= count:
                 return
+            if stop is not None and stop():
+                raise Stopped("the deployment was asked to stop")
             self.check_alive()
             time.sleep(0.2)
         raise RuntimeError(f"only some of {count} SuperNodes came online in {timeout_s:.0f} s")
 
     def check_alive(self) -> None:
-        """Raise if the SuperLink has exited."""
-        link = self.procs.get("superlink")
-        if link.popen.poll() is not None:
-            tail = link.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"SuperLink exited ({link.popen.returncode}): {tail}")
+        """`DeploymentError` if the SuperLink has exited."""
+        link = next((p for p in self.procs.started if p.name == "superlink"), None)
+        if link is not None and link.popen.poll() is not None:
+            raise DeploymentError(
+                f"the Flower SuperLink died ({ended(link.popen.returncode)}); its log: "
+                f"{link.log_path}"
+            )
 
     def run_app(self, app_dir: Path, run_config: Mapping[str, object]) -> int:
         """``flwr run APP tycoon --run-config ...``; the run id."""

@@ -10,8 +10,10 @@ reply that round (a dead or late node).
 Faults: the round waits at most ``round_timeout_s`` and the ServerApp may proceed with
 ``min_nodes`` of the N nodes (default ceil(N/2)), so a SuperNode that dies mid-run costs
 the rounds it misses (at most one timeout each until the SuperLink declares it offline)
-and the run completes with the others. Every process started here is stopped on return,
-on error and on Ctrl-C.
+and the run completes with the others. A dead SuperLink ends the run with a one-line
+`DeploymentError`. Every process started here is stopped on return, on error, on Ctrl-C,
+when the caller's `stop()` turns true (`Stopped`, checked every 0.1 s), and, by
+`processes.die_with_parent`, when the caller's process dies.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fl_engine.flower import outputs
-from fl_engine.flower.cluster import REPO, LocalCluster
+from fl_engine.flower.cluster import REPO, DeploymentError, LocalCluster, Stopped
 from fl_engine.flower.spec import FlowerOutcome, FlowerSpec, OnRound
 
 APP_DIR = REPO / "flower-app"  # as fl_engine.flower.simulation (flwr build rejects "_")
@@ -88,10 +90,10 @@ class Deployment:
         if exc_type is None:  # keep the logs of a failed run
             shutil.rmtree(self.cluster.root, ignore_errors=True)
 
-    def start(self) -> None:
-        """SuperLink and SuperNodes up, all nodes registered."""
+    def start(self, stop: Callable[[], bool] | None = None) -> None:
+        """SuperLink and SuperNodes up, all nodes registered (`Stopped` once `stop()`)."""
         self.t0 = time.time()
-        self.cluster.start()
+        self.cluster.start(stop=stop)
 
     def run_config(self) -> dict[str, object]:
         """The spec's run config, plus the fault settings where the app declares them."""
@@ -109,8 +111,22 @@ class Deployment:
         self.run_id = self.cluster.run_app(self.app_dir, self.run_config())
         return self.run_id
 
-    def rounds(self, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
-        """Each round's record (with ``dropped``) as the ServerApp writes it, until done."""
+    def rounds(
+        self, timeout_s: float | None = None, stop: Callable[[], bool] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Each round's record (with ``dropped``) as the ServerApp writes it, until done;
+        `Stopped` once `stop()` is true, `DeploymentError` once the SuperLink is dead."""
+        try:
+            yield from self._rounds(timeout_s, stop)
+        except (RuntimeError, TimeoutError, OSError, ValueError) as exc:
+            if isinstance(exc, DeploymentError):
+                raise
+            self.cluster.check_alive()  # a dead SuperLink is the cause, however it showed
+            raise
+
+    def _rounds(
+        self, timeout_s: float | None, stop: Callable[[], bool] | None
+    ) -> Iterator[dict[str, Any]]:
         limit = timeout_s or (self.spec.rounds + 2) * (self.spec.round_timeout_s + 60.0) + 120.0
         end = time.monotonic() + limit
         seen = 0
@@ -123,6 +139,8 @@ class Deployment:
             seen = len(records)
             if (out / outputs.DONE_FILE).exists():
                 return
+            if stop is not None and stop():
+                raise Stopped("the deployment was asked to stop")
             self.cluster.check_alive()
             if time.monotonic() > next_status:
                 status = self.cluster.run_status(self.run_id)
@@ -169,8 +187,10 @@ def run_deployment_runtime(
     round_timeout_s: float | None = None,
     min_nodes: int | None = None,
     on_started: Callable[[Deployment], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> FlowerOutcome:
-    """Run ``spec`` on a loopback deployment; ``on_round(round, record)`` after each round.
+    """Run ``spec`` on a loopback deployment; ``on_round(round, record)`` after each round;
+    `Stopped` (every process stopped) as soon as ``stop()`` is true.
 
     ``startup_seconds`` counts from the call until the first round began (processes, nodes
     online, ``flwr run``, the ServerApp's start-up).
@@ -178,12 +198,17 @@ def run_deployment_runtime(
     with Deployment(
         spec, warm=warm, round_timeout_s=round_timeout_s, min_nodes=min_nodes
     ) as deployment:
-        deployment.start()
-        if on_started is not None:
-            on_started(deployment)
-        deployment.submit()
+        try:
+            deployment.start(stop)
+            if on_started is not None:
+                on_started(deployment)
+            deployment.submit()
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            if not isinstance(exc, DeploymentError):
+                deployment.cluster.check_alive()  # a dead SuperLink is the cause
+            raise
         first: float | None = None
-        for record in deployment.rounds():
+        for record in deployment.rounds(stop=stop):
             if first is None:
                 first = float(record.get("started_at", time.time()))
             if on_round is not None:

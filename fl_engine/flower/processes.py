@@ -2,18 +2,28 @@
 
 Every process runs in its own session (process group). Stopping sends SIGTERM to each
 group, waits, then SIGKILLs the groups and every descendant seen so far or found by a
-fresh scan (a ClientApp or SuperExec may outlive its group leader, or leave it).
+fresh scan (a ClientApp or SuperExec may outlive its group leader, or leave it), and last
+every process on the machine that carries this set's mark (`MARK_ENV` in its environment,
+inherited by everything the deployment starts: the SuperLink's detached SuperExec too).
+
+Whatever way the parent goes, its processes go with it: each one is started with
+`PR_SET_PDEATHSIG` = SIGKILL (Linux), so a parent killed by SIGKILL (no handler runs)
+takes its SuperLink, SuperNodes and executors along, and Flower's own children watch
+their parents (`--parent-pid`) and stop within a second of them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,6 +38,34 @@ QUIET_ENV: dict[str, str] = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
+_REPO = Path(__file__).resolve().parents[2]
+MARK_ENV = "TYCOON_FLOWER_SET"  # the environment variable marking one ProcessSet's processes
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def die_with_parent() -> Callable[[], None]:
+    """A `preexec_fn`: the child gets SIGKILL when the thread that started it ends (so when its
+    parent process dies, however), and exits at once if the parent is already gone."""
+    parent, kill = os.getpid(), int(signal.SIGKILL)
+
+    def preexec() -> None:
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return preexec
+
+
+def marked(mark: str) -> list[psutil.Process]:
+    """Every live process of this user whose environment carries `MARK_ENV=mark`."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.pid != os.getpid() and proc.environ().get(MARK_ENV) == mark and _alive(proc):
+                found.append(proc)
+    return found
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -90,22 +128,41 @@ class ProcessSet:
     log_dir: Path
     started: list[Started] = field(default_factory=list)
     seen: dict[int, psutil.Process] = field(default_factory=dict)
+    mark: str = field(default_factory=lambda: uuid.uuid4().hex)
+    reaper: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def _start_reaper(self) -> None:
+        """The set's reaper (`fl_engine.flower.reaper`): it ends the marked processes once this
+        process closes the pipe or dies. Its own session, no mark, no death signal."""
+        env = {k: v for k, v in os.environ.items() if k != MARK_ENV}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO), env.get("PYTHONPATH")]))
+        self.reaper = subprocess.Popen(
+            [sys.executable, "-m", "fl_engine.flower.reaper", self.mark],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def start(
         self, name: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None
     ) -> Started:
-        """Start ``argv`` in a new session with its output in ``log_dir/name.log``."""
+        """Start ``argv`` in a new session, marked and dying with this process, with its
+        output in ``log_dir/name.log``."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.reaper is None:
+            self._start_reaper()
         log_path = self.log_dir / f"{name}.log"
         log_file = log_path.open("ab")
         popen = subprocess.Popen(
             list(argv),
-            env=dict(env),
+            env={**env, MARK_ENV: self.mark},
             cwd=str(cwd) if cwd else None,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent(),  # prctl and getppid only
         )
         item = Started(name, popen, log_path, log_file)
         self.started.append(item)
@@ -154,7 +211,8 @@ class ProcessSet:
         item.popen.wait(timeout=10)
 
     def stop_all(self, grace_s: float = 5.0) -> None:
-        """SIGTERM every group, wait ``grace_s``, then SIGKILL all that is left."""
+        """SIGTERM every group, wait ``grace_s``, then SIGKILL all that is left, marked ones
+        that left the tree included."""
         self.scan()
         for item in reversed(self.started):
             if item.popen.poll() is None:
@@ -168,6 +226,9 @@ class ProcessSet:
                 _signal_group(item.pid, signal.SIGKILL)
             for proc in self.scan():
                 _send(proc, signal.SIGKILL)
+            for proc in marked(self.mark):
+                self.seen.setdefault(proc.pid, proc)
+                _send(proc, signal.SIGKILL)
             psutil.wait_procs(list(self.seen.values()), timeout=3)
             if not self._any_alive():
                 break
@@ -175,6 +236,14 @@ class ProcessSet:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 item.popen.wait(timeout=1)
             item.log_file.close()
+        self._stop_reaper()
+
+    def _stop_reaper(self) -> None:
+        """Close the reaper's pipe: it sweeps once more (nothing left, normally) and exits on
+        its own within a second; no wait here (`subprocess` collects it later)."""
+        reaper, self.reaper = self.reaper, None
+        if reaper is not None and reaper.stdin is not None:
+            reaper.stdin.close()
 
     def _any_alive(self) -> bool:
         if any(item.popen.poll() is None for item in self.started):

@@ -4,8 +4,10 @@ factory on loopback, the rounds streamed to the lab as they land, like an in-pro
 The federation is the FF09 protocol's (`fl_engine.flower`: the same split, partition, initial
 weights and minibatch stream as `tycoon train`), every node federating, FedAvg. Flower runs the
 rounds on its own clock in a background thread; `step()` hands over the next round that
-arrived (waiting for it), so pausing the lab pauses the display, not the processes. `close()`
-asks the run to stop at its next round; the deployment then stops every process it started.
+arrived (waiting for it), so pausing the lab pauses the display, not the processes (a paused
+run keeps its training slot: docs/lab.md, section 6). `cancel()`/`close()` stop the deployment
+at once, mid-round (`deployment.Stopped`, checked every 0.1 s): it stops every process it
+started, and `closed` turns true; a `step` waiting meanwhile raises `limits.Cancelled`.
 
 Node losses: each node reports the loss of the model it trained (`node_loss_before`); the loss
 of the new global model on its data is not measured by the Flower app (`node_loss_after` null).
@@ -32,15 +34,13 @@ from fl_engine.factory_types import FAMILY_DEFAULTS, FeatureScaling
 from fl_engine.features import prepare_protocol
 from fl_engine.lab.calibrate import lab_calibration
 from fl_engine.lab.config import LabConfig
+from fl_engine.lab.limits import Cancelled
 from fl_engine.model_families import family_of
 from fl_engine.partition import PARTITIONS
 
 N_TEST_ENGINES = 80
 ROUND_WAIT_S = 600.0  # a round (the first with start-up: 15-40 s) that takes longer has failed
-
-
-class _Cancelled(Exception):
-    """Raised in the deployment's round callback to stop it."""
+POLL_S = 0.2  # how often a waiting `step` looks at the cancel flag
 
 
 class FlowerLabRun:
@@ -86,12 +86,15 @@ class FlowerLabRun:
         self._thread.start()
 
     def _play(self) -> None:
+        from fl_engine.flower.cluster import Stopped
         from fl_engine.flower.deployment import run_deployment_runtime
 
         try:
-            outcome = run_deployment_runtime(self.spec, on_round=self._on_round)
+            outcome = run_deployment_runtime(
+                self.spec, on_round=self._on_round, stop=self._cancel.is_set
+            )
             self._arrivals.put(("done", outcome.global_params))
-        except _Cancelled:
+        except Stopped:
             self._arrivals.put(("cancelled", None))
         except BaseException as exc:
             self._arrivals.put(("error", exc))
@@ -99,8 +102,6 @@ class FlowerLabRun:
             shutil.rmtree(self._out, ignore_errors=True)
 
     def _on_round(self, round_no: int, record: dict[str, Any]) -> None:
-        if self._cancel.is_set():
-            raise _Cancelled
         self._arrivals.put(("round", record))
 
     @property
@@ -108,12 +109,18 @@ class FlowerLabRun:
         return self.rounds_done >= self.config.rounds
 
     def _next(self, want: str) -> Any:
+        give_up = time.monotonic() + ROUND_WAIT_S
         while True:
+            if self._cancel.is_set():
+                raise Cancelled("the run was cancelled")
             try:
-                kind, item = self._arrivals.get(timeout=ROUND_WAIT_S)
+                kind, item = self._arrivals.get(timeout=POLL_S)
             except queue.Empty:
+                if time.monotonic() < give_up:
+                    continue
                 wait = f"{ROUND_WAIT_S:.0f} s"
                 raise ValueError(f"the Flower deployment sent nothing for {wait}") from None
+            give_up = time.monotonic() + ROUND_WAIT_S
             if kind == "error":
                 raise ValueError(f"the Flower deployment failed: {item}") from item
             if kind == "cancelled":
@@ -163,9 +170,18 @@ class FlowerLabRun:
             played.append(self.step())
         return played
 
-    def close(self) -> None:
-        """Stop the deployment at its next round (it then stops its processes); no wait."""
+    def cancel(self) -> None:
+        """Stop the deployment now (its thread then stops every process); no wait."""
         self._cancel.set()
+
+    def close(self) -> None:
+        """As `cancel`: the run is over."""
+        self.cancel()
+
+    @property
+    def closed(self) -> bool:
+        """The deployment has ended and every process it started is stopped."""
+        return not self._thread.is_alive()
 
     def final(self) -> dict[str, Any]:
         last = self.records[-1] if self.records else {}

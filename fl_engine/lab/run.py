@@ -15,11 +15,15 @@ before = with the model the node sent (an attacker's included), after = with the
 model; null for nodes that did not train this round (stragglers are not simulated, only timed)
 and where the loss is not finite (a NaN attacker's). `rmse`/`late_life_rmse` are of the global
 model on the protocol's held-out engines, in cycles; null if not finite.
+
+`cancel()` (any thread) stops the round under way between two batches of nodes (`LabNodes.train`):
+`step` raises `limits.Cancelled`, and the run is over.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ from fl_engine.held_out import HeldOutSet
 from fl_engine.lab.calibrate import lab_calibration
 from fl_engine.lab.conditions import condition_protocol, condition_runs, has_conditions
 from fl_engine.lab.config import LabConfig
+from fl_engine.lab.limits import Cancelled, LabWork, lab_work
 from fl_engine.lab.nodes import LabNodes
 from fl_engine.lab.notes import run_notes
 from fl_engine.lab.personalize import personalized_scores
@@ -110,6 +115,20 @@ class LabRun:
         self._budget: tuple[int, bool] | None = None  # (rounds_done, budget allows one more)
         self._final: dict[str, Any] | None = None
         self._calibration: tuple[int, Calibration] | None = None
+        self._cancel = threading.Event()
+
+    @staticmethod
+    def estimate_work(runs: Runs, config: LabConfig, data_dir: Path | None = None) -> LabWork:
+        """`config`'s training work before any run is built (`limits.lab_work`)."""
+        return lab_work(runs, config, data_dir)
+
+    def cancel(self) -> None:
+        """Stop the round under way at its next check (from any thread); no round after it."""
+        self._cancel.set()
+
+    def _check(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled("the run was cancelled")
 
     def calibration(self) -> Calibration:
         """The global model's margin now, from its nodes' summed residual counts (kept per round)."""
@@ -153,6 +172,7 @@ class LabRun:
             )
         if self.done:
             raise ValueError(f"the run has played all its {self.config.rounds} rounds")
+        self._check()
         start = time.perf_counter()
         cfg, g = self.config, self._params
         round_no = self.rounds_done + 1
@@ -164,6 +184,7 @@ class LabRun:
         # Every round reaches the server, an empty one too: under DP it is a release like any
         # other (the noise alone), accounted as one.
         sent = self._train_round(g, part, base) if len(part) else g[None][:0]
+        self._check()
         weights = self.nodes.sizes[base].to(g.dtype)
         got = self.server.deliver(
             g, sent, weights, part, len(plan.stragglers), len(plan.sampled), round_no
@@ -224,10 +245,11 @@ class LabRun:
             for mask, poison in ((~poisoned, False), (poisoned, True)):
                 idx = torch.as_tensor(np.flatnonzero(mask), dtype=torch.long)
                 sub = trained[idx]
-                self.nodes.train(sub, base[idx], [p[idx] for p in plans], self.adam, poison)
+                plan, stop = [p[idx] for p in plans], self._cancel.is_set
+                self.nodes.train(sub, base[idx], plan, self.adam, poison, stop)
                 trained[idx] = sub
         else:
-            self.nodes.train(trained, base, plans, self.adam, False)
+            self.nodes.train(trained, base, plans, self.adam, False, self._cancel.is_set)
         if attacking.any() and cfg.attack != "label":
             idx = torch.as_tensor(np.flatnonzero(attacking), dtype=torch.long)
             trained[idx] = attacked(
@@ -241,7 +263,13 @@ class LabRun:
         return trained
 
     def close(self) -> None:
-        """Nothing to stop: an in-process run holds no process or thread of its own."""
+        """Cancel the round under way, if any: an in-process run holds no process or thread."""
+        self.cancel()
+
+    @property
+    def closed(self) -> bool:
+        """Always: the rounds run in the caller's threads, which `cancel` frees."""
+        return True
 
     def run(self) -> list[dict[str, Any]]:
         """Play every round left; their records."""
