@@ -21,7 +21,9 @@ from app.game.settings import GameSettings
 from app.game.simulation import new_game
 from app.game.state import GameState
 
-SETTINGS = GameSettings(season_goal=1_000_000.0, federation_offer_after_cycles=50)
+SETTINGS = GameSettings(
+    season_goal=1_000_000.0, federation_offer_after_cycles=50, hire_offer_after_stops=0
+)
 
 
 def play(game: FastGame, ticks: int) -> FastGame:

@@ -204,7 +204,7 @@ def unlock_settings(**overrides) -> GameSettings:
 def test_only_corrective_is_unlocked_at_the_start():
     state = new_game([engine(5)], GameSettings(), seed=0)
     assert rules.unlocked(state.progress) == ["corrective"]
-    assert not rules.hire_offered(state.progress)
+    assert not rules.hire_offered(state.progress, state.player, GameSettings())
     assert not rules.federation_offered(state.progress)
     with pytest.raises(GameRuleError, match=r"'preventative' is locked.*4 failures"):
         rules.set_strategy(state, "preventative", GameSettings())
@@ -214,7 +214,7 @@ def test_only_corrective_is_unlocked_at_the_start():
         rules.set_strategy(state, "oracle", GameSettings())
 
 
-def test_preventative_unlocks_after_4_failures_and_a_data_scientist_is_offered():
+def test_preventative_unlocks_after_4_failures_and_a_data_scientist_is_offered_later():
     settings = unlock_settings()
     pool = [engine(3)]
     state = new_game(pool, settings, seed=0)
@@ -227,28 +227,47 @@ def test_preventative_unlocks_after_4_failures_and_a_data_scientist_is_offered()
     state = step(state, pool, settings)
     assert state.player.failures == 4
     assert rules.unlocked(state.progress) == ["corrective", "preventative"]
-    assert rules.hire_offered(state.progress)
     assert state.events[-1].kind == "unlock"
+    # Not on the unlock's tick: the data scientist comes at the factory's next engine stop.
+    assert not rules.hire_offered(state.progress, state.player, settings)
+    assert "offered at your next maintenance or failure" in state.events[-1].message
+    with pytest.raises(GameRuleError, match="no data scientist is on offer yet"):
+        rules.hire_data_scientist(state, settings)
     state = rules.set_strategy(state, "preventative", settings)
     assert state.player.strategy == "preventative"
+    state = run(state, pool, settings, 3 + 60 - 1)  # the next engine fails again (cycle 3 < 193)
+    assert state.player.failures == 4
+    assert not rules.hire_offered(state.progress, state.player, settings)
+    state = step(state, pool, settings)
+    assert state.player.failures == 5
+    assert rules.hire_offered(state.progress, state.player, settings)
+
+
+def test_the_hire_offer_can_come_with_the_unlock():
+    settings = unlock_settings(hire_offer_after_stops=0)
+    pool = [engine(3)]
+    state = run(new_game(pool, settings, seed=0), pool, settings, 3 * 4 + 60 * 3)
+    assert state.progress.preventative_unlocked
+    assert rules.hire_offered(state.progress, state.player, settings)
+    assert "also available for hire" in state.events[-1].message
 
 
 def test_hiring_the_data_scientist_unlocks_local_predictive():
-    settings = unlock_settings(failures_to_unlock_preventative=0)
+    settings = unlock_settings(failures_to_unlock_preventative=0, hire_offer_after_stops=0)
     pool = [engine(300)]
     state = step(new_game(pool, settings, seed=0), pool, settings)
-    assert rules.hire_offered(state.progress)
+    assert rules.hire_offered(state.progress, state.player, settings)
     with pytest.raises(GameRuleError, match=r"'local' is locked.*hire a data scientist"):
         rules.set_strategy(state, "local", settings)
     state = rules.hire_data_scientist(state, settings)
     assert rules.unlocked(state.progress) == ["corrective", "preventative", "local"]
-    assert not rules.hire_offered(state.progress)
+    assert not rules.hire_offered(state.progress, state.player, settings)
     with pytest.raises(GameRuleError, match="already hired"):
         rules.hire_data_scientist(state, settings)
 
 
 def test_the_federation_offer_arrives_after_100_ticks_on_local_predictive():
-    settings = unlock_settings(failures_to_unlock_preventative=0)
+    settings = unlock_settings(failures_to_unlock_preventative=0, hire_offer_after_stops=0)
     pool = [engine(1000)]  # never maintained or failed in this test: predictions stay high
     state = step(new_game(pool, settings, seed=0), pool, settings)
     state = rules.hire_data_scientist(state, settings)
@@ -273,7 +292,9 @@ def test_the_federation_offer_arrives_after_100_ticks_on_local_predictive():
 
 
 def test_cycles_on_local_count_ticks_not_slot_cycles():
-    settings = GameSettings(n_competitors=0, failures_to_unlock_preventative=0)  # 4 slots
+    settings = GameSettings(  # 4 slots
+        n_competitors=0, failures_to_unlock_preventative=0, hire_offer_after_stops=0
+    )
     pool = [engine(1000)]
     state = step(new_game(pool, settings, seed=0), pool, settings)
     state = rules.set_strategy(rules.hire_data_scientist(state, settings), "local", settings)

@@ -4,7 +4,11 @@ The rules, as the dashboard states them (`unlock_rules`):
 1. Corrective maintenance is available from the start.
 2. Preventative unlocks once the player's factory has had `failures_to_unlock_preventative`
    failures (checked at the end of each tick).
-3. From then on a data scientist is offered; hiring one (an action) unlocks local predictive.
+3. Once preventative is unlocked and the player's factory has stopped `hire_offer_after_stops`
+   more engines (maintained or failed: counted from its failures and maintenances beyond the
+   unlocking failures, so the offer comes after the unlock, not on its tick), a data scientist
+   is offered; hiring one (an action) unlocks local predictive. Nothing is paid: the hire
+   is a choice of model (one trained on the factory's own engines only).
 4. Each tick at whose end the player's strategy is local predictive counts one cycle on local
    predictive (free play excluded); after `federation_offer_after_cycles` of them the
    federation offer arrives, and accepting it (an action) unlocks federated predictive.
@@ -20,7 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.game.settings import GameSettings
-from app.game.state import Event, GameState, Ghost, Progress
+from app.game.state import Event, FactoryState, GameState, Ghost, Progress
 from app.game.strategies import STRATEGIES, StrategyName, strategy_infos
 
 
@@ -34,7 +38,7 @@ def unlock_rules(settings: GameSettings) -> list[str]:
         "Corrective maintenance is available from the start.",
         f"Preventative maintenance unlocks after {settings.failures_to_unlock_preventative} "
         "failures in your factory.",
-        "Once preventative is unlocked, a data scientist is offered: hire one to unlock local "
+        f"A data scientist is offered {_stops_phrase(settings)}: hire one to unlock local "
         "predictive maintenance (a model trained on your own factory's engines only).",
         f"After {settings.federation_offer_after_cycles} ticks on local predictive, a federation "
         "of factories offers to train a shared model without sharing data: accept to unlock "
@@ -51,6 +55,18 @@ def unlock_rules(settings: GameSettings) -> list[str]:
     )
 
 
+def _stops_phrase(settings: GameSettings) -> str:
+    """When the data scientist comes, counted in engine stops after the unlock."""
+    n = settings.hire_offer_after_stops
+    if n == 0:
+        return "as soon as preventative unlocks"
+    return f"after preventative unlocks, at your factory's next {_stops(n)}"
+
+
+def _stops(n: int) -> str:
+    return "maintenance or failure" if n == 1 else f"{n} maintenances or failures"
+
+
 def unlocked(progress: Progress) -> list[StrategyName]:
     """The strategies the player may choose now, from worst to best."""
     if progress.free_play:
@@ -65,12 +81,14 @@ def unlocked(progress: Progress) -> list[StrategyName]:
     return earned
 
 
-def hire_offered(progress: Progress) -> bool:
-    """Whether the dashboard should offer to hire a data scientist now."""
+def hire_offered(progress: Progress, player: FactoryState, settings: GameSettings) -> bool:
+    """Whether the dashboard should offer to hire a data scientist now (rule 3)."""
+    stops = player.failures + player.maintenances
     return (
         not progress.free_play
         and progress.preventative_unlocked
         and not progress.data_scientist_hired
+        and stops >= settings.failures_to_unlock_preventative + settings.hire_offer_after_stops
     )
 
 
@@ -79,6 +97,14 @@ def federation_offered(progress: Progress) -> bool:
     return (
         not progress.free_play and progress.federation_offered and not progress.federation_accepted
     )
+
+
+def offers(progress: Progress, player: FactoryState, settings: GameSettings) -> dict[str, bool]:
+    """What the dashboard offers now, as the state view names it."""
+    return {
+        "hire_data_scientist": hire_offered(progress, player, settings),
+        "federation": federation_offered(progress),
+    }
 
 
 def after_tick(state: GameState, settings: GameSettings) -> tuple[Progress, list[Event]]:
@@ -103,7 +129,12 @@ def after_tick(state: GameState, settings: GameSettings) -> tuple[Progress, list
                 None,
                 "unlock",
                 f"{player.failures} failures: preventative maintenance unlocked. "
-                "A data scientist is also available for hire.",
+                + (
+                    f"A data scientist will be offered at your next "
+                    f"{_stops(settings.hire_offer_after_stops)}."
+                    if settings.hire_offer_after_stops
+                    else "A data scientist is also available for hire."
+                ),
             )
         )
     if (
@@ -165,10 +196,11 @@ def hire_data_scientist(state: GameState, settings: GameSettings) -> GameState:
         raise GameRuleError("free play is on: every strategy is already unlocked")
     if progress.data_scientist_hired:
         raise GameRuleError("you have already hired a data scientist")
-    if not progress.preventative_unlocked:
+    if not hire_offered(progress, state.player, settings):
         raise GameRuleError(
-            "no data scientist is on offer yet: one is offered once preventative maintenance "
-            f"unlocks (after {settings.failures_to_unlock_preventative} failures)"
+            "no data scientist is on offer yet: one is offered "
+            f"{_stops_phrase(settings)} (preventative unlocks after "
+            f"{settings.failures_to_unlock_preventative} failures)"
         )
     state = replace(state, progress=replace(progress, data_scientist_hired=True))
     return _with_event(

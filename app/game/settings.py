@@ -40,6 +40,13 @@ class GameSettings(BaseModel):
     failures_to_unlock_preventative: int = Field(
         4, ge=0, description="Player failures after which preventative maintenance unlocks."
     )
+    hire_offer_after_stops: int = Field(
+        1,
+        ge=0,
+        description="Engines the player's factory stops (maintained or failed) beyond the "
+        "failures that unlock preventative before a data scientist is offered, so the offer "
+        "comes after the unlock, not with it (0: with it).",
+    )
     federation_offer_after_cycles: int = Field(
         100,
         ge=0,

@@ -77,7 +77,9 @@ class GameSession:
     def _set_state(self, state: GameState) -> None:
         self._game = FastGame.from_state(state, self.pool, self.settings.game, self.tables)
         self._state: GameState | None = state
-        self._views = StateViewBuilder(self.pool, self.federated_model, self.settings.game.decision)
+        self._views = StateViewBuilder(
+            self.pool, self.federated_model, self.settings.game.decision, self.settings.game
+        )
         self._view: tuple[int, View] | None = None
         self.version += 1
 

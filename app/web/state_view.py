@@ -15,6 +15,7 @@ from typing import Any
 from app.game import progress as progress_rules
 from app.game.engines import EngineTrace
 from app.game.fast_state import FastGameData, SlotRow
+from app.game.settings import GameSettings
 from app.game.state import Event, FactoryState, GameState, Progress, Season, SlotState
 from app.web import delta
 from app.web.views import margins_view
@@ -35,8 +36,10 @@ class StateViewBuilder:
         pool: Sequence[EngineTrace],
         federated_model: str = "default",
         decision: str = "calibrated",
+        game: GameSettings | None = None,
     ) -> None:
         self._pool = pool
+        self._game = game or GameSettings()
         self._federated_model = federated_model
         self._decision = decision
         self._slots: dict[tuple[int, int], tuple[tuple[Any, ...], View]] = {}
@@ -121,13 +124,7 @@ class StateViewBuilder:
             "free_play": progress.free_play,
             "federated_model": self._federated_model,
             "unlocked": self._kept("unlocked", list(unlocked)),
-            "offers": self._kept(
-                "offers",
-                {
-                    "hire_data_scientist": progress_rules.hire_offered(progress),
-                    "federation": progress_rules.federation_offered(progress),
-                },
-            ),
+            "offers": self._kept("offers", progress_rules.offers(progress, rows[0][0], self._game)),
             "factories": [
                 self._factory(i, f, slots, unlocked) for i, (f, slots) in enumerate(rows[:n_real])
             ],
