@@ -1,13 +1,21 @@
-// The Federation Lab page: a form for the federation, Start / Pause / Step / Cancel over
-// /ws/lab, live charts per round, the nodes' states, and Deploy into the player's game.
+// The Federation Lab page: a form for the federation (recipes, help per field, an estimate of
+// the run's time), Start / Pause / Step / Cancel over /ws/lab, live charts per round with the
+// time left, the nodes' states, and Deploy into the player's game. Every failure (a refused
+// setting, a run that fails, a lost socket) leaves Start working, with the server's sentence.
 // `window.__lab` holds what the page received (for tests and the curious).
 
-import { $, el, setHidden, setText } from "../dom.js";
+import { $, setHidden, setText } from "../dom.js";
 import { LabCharts } from "./charts.js";
 import { DeployPanel } from "./deploy.js";
+import { estimateText, progress, timeLeftText } from "./estimate.js";
+import { showFinal, showNotes } from "./final.js";
 import { LabForm } from "./form.js";
 import { NodeGrid } from "./nodes.js";
+import { PresetButtons } from "./presets.js";
+import { installHint, loadRuntimes, showRuntimes } from "./runtimes.js";
 import { LabSocket } from "./socket.js";
+
+export { headline } from "./final.js";
 
 const page = {
   status: "idle", // idle | queued | starting | running | paused | finished | cancelled | error
@@ -18,6 +26,10 @@ const page = {
   errors: [],
   frames: [], // frame types received, in order
   charts: null, // points per chart
+  control: null, // the pause / resume / step / cancel sent and not answered yet
+  runtimes: null, // what GET /api/lab says the server can run (null: it does not say)
+  runtime: null, // the runtime the last start asked for
+  progress: null, // {done, total, left, perRound} from the rounds' own seconds
 };
 window.__lab = page;
 
@@ -30,7 +42,19 @@ const buttons = {
 const statusBox = $("lab-status");
 const errorBox = $("lab-error");
 const form = new LabForm($("lab-form"));
-const charts = new LabCharts({ rmse: $("chart-rmse"), loss: $("chart-loss"), cost: $("chart-cost") });
+const charts = new LabCharts({
+  rmse: $("chart-rmse"),
+  loss: $("chart-loss"),
+  cost: $("chart-cost"),
+  epsLegend: $("legend-eps"),
+});
+const presets = new PresetButtons($("lab-presets"), (preset) => {
+  form.apply(preset.values);
+  setText($("lab-watch"), `${preset.name}: ${preset.watch}`);
+  setHidden($("lab-watch"), false);
+  showEstimate();
+});
+const progressBar = $("lab-progress");
 const grid = new NodeGrid($("lab-grid"), $("lab-counts"));
 const socket = new LabSocket(
   `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/lab`,
@@ -54,6 +78,14 @@ function render() {
   buttons.step.disabled = page.status !== "paused";
   buttons.cancel.disabled = !active;
   form.setDisabled(active);
+  presets.setDisabled(active);
+  const total = page.config ? page.config.rounds : 0;
+  setHidden(progressBar, !(active && total > 0));
+  if (total > 0) {
+    progressBar.max = total;
+    progressBar.value = Math.min(page.rounds.length, total);
+    progressBar.setAttribute("aria-valuetext", `${page.rounds.length} of ${total} rounds`);
+  }
   deploy.setReady(page.rounds.length > 0);
   page.charts = charts.points();
 }
@@ -70,8 +102,11 @@ function start() {
   }
   showError(null);
   page.status = "starting";
+  page.config = null;
+  page.control = null;
   page.rounds = [];
   page.final = null;
+  page.runtime = config.runtime;
   setHidden($("lab-headline"), true);
   showNotes([]);
   charts.clear();
@@ -91,15 +126,19 @@ function handle(frame) {
       page.status = "running";
       page.config = frame.config;
       grid.reset(frame.config.nodes);
+      charts.setPrivacy(frame.config.dp_noise > 0);
       say(
         `Preparing ${frame.config.nodes} nodes (${frame.config.partition} partition) and ` +
           `training ${frame.config.rounds} rounds…`,
       );
       break;
     case "round":
+      if (page.control === "step") page.control = null;
+      if (!ACTIVE.has(page.status)) page.status = "running"; // the run is going on after all
       onRound(frame.record);
       break;
     case "status":
+      page.control = null;
       page.status = frame.state;
       say(
         frame.state === "paused"
@@ -113,6 +152,7 @@ function handle(frame) {
       onFinished(frame.final);
       break;
     case "cancelled":
+      page.control = null;
       page.status = "cancelled";
       say(`Cancelled after ${frame.rounds_done} round${frame.rounds_done === 1 ? "" : "s"}.`);
       break;
@@ -121,11 +161,7 @@ function handle(frame) {
       deploy.deployed(frame);
       break;
     case "error":
-      page.errors.push(frame.message);
-      if (!deploy.failed(frame.message)) {
-        if (page.status === "starting") page.status = "idle";
-        showError(frame.message, frame.field);
-      }
+      onError(frame);
       break;
     default:
       console.warn("lab: unknown frame", frame.type);
@@ -142,68 +178,43 @@ function onRound(record) {
   const paused = page.status === "paused" ? " (paused)" : "";
   const eps = record.epsilon == null ? "" : `, ε ${record.epsilon.toFixed(2)}`;
   const failed = record.failure ? ` Round failed, model kept: ${record.failure}.` : "";
-  say(`Round ${record.round} of ${total}: test RMSE ${rmse} cycles${eps}${paused}.${failed}`);
+  const left = page.config ? timeLeftText(page.rounds, page.config.rounds) : "";
+  const nobody = (record.participants || []).length === 0 ? " No node took part this round." : "";
+  say(
+    `Round ${record.round} of ${total}: test RMSE ${rmse} cycles${eps}${left}${paused}.` +
+      `${nobody}${failed}`,
+  );
+  page.progress = page.config ? progress(page.rounds, page.config.rounds) : null;
 }
 
-// The run's headline in words: the errors that matter for maintenance and what the model earns
-// in the game (as % of the oracle's profit, under the game's decision), or why the game cannot
-// use it.
-export function headline(final) {
-  const fmt = (v) => (v == null ? "-" : Number(v).toFixed(2));
-  const errors =
-    `late-life RMSE ${fmt(final.late_life_rmse)} cycles, capped RMSE ` +
-    `${fmt(final.capped_rmse)}`;
-  if (final.percent_of_oracle == null) {
-    const why = final.not_deployed || "no % of the oracle was measured";
-    return `${errors}; the game cannot use this model: ${why}.`;
+// An error frame. The server sends one unasked only when the run is over (it failed), and as the
+// answer to a message: a refused start, a pause or step it could not do, "there is no run to
+// cancel" (none is going on). Whatever the case, Start must work again when no run is going on.
+function onError(frame) {
+  page.errors.push(frame.message);
+  if (deploy.failed(frame.message)) return;
+  const answered = page.control;
+  page.control = null;
+  const over = /^(there is no run to|the lab run failed)/.test(frame.message);
+  if (ACTIVE.has(page.status) && (over || !answered || page.status === "starting")) {
+    page.status = page.status === "starting" ? "idle" : "error";
+    say("");
+    showError(frame.message + installHint(page.runtime, frame.message), frame.field);
+    return;
   }
-  const cal = final.calibration;
-  const margin = cal ? String(Number(Number(cal.margin).toFixed(2))) : null;
-  const rule = !cal
-    ? ""
-    : cal.decision === "raw"
-      ? ` (raw rule: no margin; its margin would be ${margin} cycles)`
-      : ` (calibrated decision: maintains when prediction − margin ${margin} < the threshold; ` +
-        `margin from ${cal.rows} late-life cycles of the nodes' own engines)`;
-  return (
-    `${errors}; in the game it earns ${Number(final.percent_of_oracle).toFixed(1)}% of the ` +
-    `oracle's profit${rule}.`
-  );
+  if (answered === "cancel") say("");
+  showError(frame.message, frame.field);
 }
 
 function onFinished(final) {
   const fmt = (v) => (v == null ? "-" : Number(v).toFixed(2));
   say(`Finished ${page.rounds.length} rounds: test RMSE ${fmt(final.rmse)} cycles.`);
-  const head = $("lab-headline");
-  setText(head, `After ${final.rounds_done ?? page.rounds.length} rounds: ${headline(final)}`);
-  head.dataset.deployable = final.percent_of_oracle == null ? "false" : "true";
-  setHidden(head, false);
-  showNotes(final.notes || []);
-  let text =
-    `Final global model: test RMSE ${fmt(final.rmse)} cycles, late-life RMSE ` +
-    `${fmt(final.late_life_rmse)}.`;
-  if (final.epsilon != null) {
-    text += ` Privacy: (ε ${fmt(final.epsilon)}, δ ${Number(final.delta).toPrecision(2)}).`;
-  }
-  if (final.stopped) text += ` Stopped after round ${final.rounds_done}: ${final.stopped}.`;
-  const people = final.personalized || [];
-  if (people.length) {
-    const med = (key) => {
-      const v = people.map((p) => p[key]).sort((a, b) => a - b);
-      return v[Math.floor(v.length / 2)];
-    };
-    text +=
-      ` Per factory (median of ${people.length}): federated ${fmt(med("federated_rmse"))}, ` +
-      `personalized ${fmt(med("personalized_rmse"))}, local ${fmt(med("local_rmse"))}.`;
-  }
-  setText($("lab-final"), text);
+  showFinal(final, page.rounds.length);
 }
 
-// The engine's sentences for the user (e.g. what secure aggregation cannot screen), verbatim.
-function showNotes(notes) {
-  const list = $("lab-notes");
-  list.replaceChildren(...notes.map((note) => el("li", null, note)));
-  setHidden(list, notes.length === 0);
+function showEstimate() {
+  const { config, error } = form.values();
+  setText($("lab-estimate"), error ? "" : estimateText(config));
 }
 
 function showError(message, field) {
@@ -220,15 +231,28 @@ function fail(message) {
   render();
 }
 
+// A control message the server answers (a status, a round, cancelled, or an error).
+function control(type) {
+  page.control = type;
+  send({ type });
+}
+
 buttons.start.addEventListener("click", start);
-buttons.pause.addEventListener("click", () => {
-  send({ type: page.status === "paused" ? "resume" : "pause" });
-});
-buttons.step.addEventListener("click", () => send({ type: "step" }));
+buttons.pause.addEventListener("click", () => control(page.status === "paused" ? "resume" : "pause"));
+buttons.step.addEventListener("click", () => control("step"));
 buttons.cancel.addEventListener("click", () => {
   say("Cancelling after the round under way…");
-  send({ type: "cancel" });
+  control("cancel");
 });
+for (const type of ["input", "change"]) $("lab-form").addEventListener(type, showEstimate);
+loadRuntimes().then((runtimes) => {
+  page.runtimes = runtimes;
+  if (runtimes) {
+    const select = $("lab-form").elements.namedItem("runtime");
+    showRuntimes(select, runtimes, $("runtime-note"));
+  }
+});
+showEstimate();
 $("lab-form").addEventListener("submit", (e) => {
   e.preventDefault();
   start();

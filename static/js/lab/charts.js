@@ -1,11 +1,12 @@
 // The lab's round-by-round charts on the vendored uPlot (through ../charts/core.js):
-// - test RMSE and late-life RMSE of the global model per round, and the privacy spent (epsilon,
-//   right axis) under differential privacy, and the capped RMSE (true RUL capped at 125);
+// - test RMSE and late-life RMSE of the global model per round, and the capped RMSE (true RUL
+//   capped at 125); the privacy spent (epsilon, right axis) only for a run with DP noise (the
+//   chart is rebuilt without that axis otherwise: an empty axis reads as "epsilon 0");
 // - the nodes' loss with their own trained model, then with the new global model: plotted at
 //   round r - 0.5 and r, the median node draws the FF09 sawtooth (quartiles beside it);
 // - a round's simulated time and the bytes it moved.
 
-import { COLORS, FONT, axisBase, mount, uPlot } from "../charts/core.js";
+import { COLORS, FONT, axisBase, mount, unobserveSize, uPlot } from "../charts/core.js";
 
 const quiet = { legend: { show: false }, select: { show: false } };
 const MB = 1e6;
@@ -54,33 +55,60 @@ export class LabCharts {
     this.loss = [[], [], [], []];
     this.cost = [[], [], []];
     this.charts = null;
+    this.privacy = false; // the epsilon axis and line are drawn
+  }
+
+  // The RMSE chart, with the epsilon axis and line only under privacy.
+  mountRmse() {
+    const eps = this.privacy;
+    return mount(
+      {
+        ...quiet,
+        padding: [6, 8, 0, 0],
+        scales: {
+          x: { time: false },
+          y: { range: (u, min, max) => [0, Math.max(max ?? 0, 1) * 1.08] },
+          eps: { range: (u, min, max) => [0, Math.max(max ?? 0, 0.1) * 1.08] },
+        },
+        axes: [
+          xAxis(),
+          yAxis(),
+          ...(eps ? [yAxis({ scale: "eps", side: 1, grid: { show: false } })] : []),
+        ],
+        series: [
+          {},
+          line("test RMSE", COLORS.fed),
+          line("late-life RMSE", COLORS.local),
+          ...(eps ? [line("epsilon", "#e8edf3", { scale: "eps", dash: [4, 3] })] : []),
+          line("capped RMSE", CAPPED),
+        ],
+      },
+      this.rmseData(),
+      this.els.rmse,
+    );
+  }
+
+  rmseData() {
+    const [r, rmse, late, eps, capped] = this.rmse;
+    return this.privacy ? [r, rmse, late, eps, capped] : [r, rmse, late, capped];
+  }
+
+  // Draw the privacy spent (a run with DP noise) or not; the legend's entry follows.
+  setPrivacy(on) {
+    if (this.els.epsLegend) this.els.epsLegend.hidden = !on;
+    if (on === this.privacy) return;
+    this.privacy = on;
+    if (!this.charts) return;
+    this.charts.rmse.destroy();
+    unobserveSize(this.els.rmse);
+    this.charts.rmse = this.mountRmse();
   }
 
   mount() {
     if (this.charts) return;
     const x = { time: false };
     this.charts = {
-      rmse: mount(
-        {
-          ...quiet,
-          padding: [6, 8, 0, 0],
-          scales: {
-            x,
-            y: { range: (u, min, max) => [0, Math.max(max ?? 0, 1) * 1.08] },
-            eps: { range: (u, min, max) => [0, Math.max(max ?? 0, 0.1) * 1.08] },
-          },
-          axes: [xAxis(), yAxis(), yAxis({ scale: "eps", side: 1, grid: { show: false } })],
-          series: [
-            {},
-            line("test RMSE", COLORS.fed),
-            line("late-life RMSE", COLORS.local),
-            line("epsilon", "#e8edf3", { scale: "eps", dash: [4, 3] }),
-            line("capped RMSE", CAPPED),
-          ],
-        },
-        this.rmse,
-        this.els.rmse,
-      ),
+      rmse: this.mountRmse(),
       loss: mount(
         {
           ...quiet,
@@ -129,6 +157,7 @@ export class LabCharts {
   }
 
   add(record) {
+    if (record.epsilon != null && !this.privacy) this.setPrivacy(true); // spent after all
     this.mount();
     const r = record.round;
     this.rmse[0].push(r);
@@ -166,7 +195,7 @@ export class LabCharts {
 
   redraw() {
     if (!this.charts) return;
-    this.charts.rmse.setData(this.rmse);
+    this.charts.rmse.setData(this.rmseData());
     this.charts.loss.setData(this.loss);
     this.charts.cost.setData(this.cost);
   }

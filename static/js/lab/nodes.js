@@ -75,7 +75,10 @@ export class NodeGrid {
       }
     });
     const attackers = (record.attackers || []).length;
-    const parts = [`Round ${record.round}: ${(record.participants || []).length} participated`];
+    const took = (record.participants || []).length;
+    // a round nobody took part in is easy to miss in a list of counts: say it in words
+    const nobody = took === 0 ? "no node took part this round, " : "";
+    const parts = [`Round ${record.round}: ${nobody}${took} participated`];
     parts.push(`${(record.dropped || []).length} dropped out`);
     parts.push(`${(record.stragglers || []).length} straggled`);
     parts.push(`${attackers} attacked`);
