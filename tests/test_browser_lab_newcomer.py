@@ -84,6 +84,9 @@ def _small_run_finishes(d: tb.Dashboard) -> None:
     d.by_id("lab-start").click()
     _until(page, "window.__lab.status === 'finished'", tb.LONG_WAIT_MS)
     assert [r["round"] for r in page.evaluate("window.__lab.rounds")] == [1, 2]
+    progress = page.evaluate("window.__lab.progress")  # from the rounds' own seconds
+    assert progress["done"] == progress["total"] == 2 and progress["left"] == 0
+    assert progress["perRound"] > 0
 
 
 def _expect_failed_and_ready(d: tb.Dashboard, words: str) -> None:
@@ -269,3 +272,26 @@ def test_no_epsilon_axis_without_noise_and_an_empty_round_is_said(lab: tb.Dashbo
     assert page.evaluate("window.__lab.rounds[0].epsilon") > 0
     expect(axes).to_have_count(3)
     expect(lab.by_id("legend-eps")).to_be_visible()
+
+
+def test_the_time_is_estimated_before_and_counted_down_during_a_run(lab: tb.Dashboard) -> None:
+    page = lab.page
+    estimate = lab.by_id("lab-estimate")
+    expect(estimate).to_contain_text("Estimated time: about")
+    expect(estimate).to_contain_text("An estimate from this project's measurements")
+    before = estimate.text_content()
+    _set(page, "local_epochs", "3")
+    expect(estimate).to_contain_text("80 nodes × 20 rounds × 3 epochs")
+    assert estimate.text_content() != before
+    got = page.evaluate(
+        """() => import('/static/js/lab/estimate.js').then((m) => ({
+            small: m.estimate({ nodes: 80 }).seconds,
+            big: m.estimate({ nodes: 800 }).seconds,
+            left: m.timeLeftText([{ seconds: 0.5 }, { seconds: 0.7 }, { seconds: 0.6 }], 13),
+            done: m.timeLeftText([{ seconds: 0.5 }], 1),
+        }))"""
+    )
+    assert got["big"] > 5 * got["small"] > 0
+    # 10 rounds left at the median 0.6 s a round
+    assert got["left"] == "; about 6 s left (0.60 s a round so far)"
+    assert got["done"] == ""

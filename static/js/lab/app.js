@@ -7,7 +7,7 @@
 import { $, setHidden, setText } from "../dom.js";
 import { LabCharts } from "./charts.js";
 import { DeployPanel } from "./deploy.js";
-import { estimateText, progress, timeLeftText } from "./estimate.js";
+import { duration, estimate, estimateText, progress, timeLeftText } from "./estimate.js";
 import { showFinal, showNotes } from "./final.js";
 import { LabForm } from "./form.js";
 import { NodeGrid } from "./nodes.js";
@@ -129,7 +129,8 @@ function handle(frame) {
       charts.setPrivacy(frame.config.dp_noise > 0);
       say(
         `Preparing ${frame.config.nodes} nodes (${frame.config.partition} partition) and ` +
-          `training ${frame.config.rounds} rounds…`,
+          `training ${frame.config.rounds} rounds (estimated ` +
+          `${duration(estimate(frame.config).seconds)})…`,
       );
       break;
     case "round":
