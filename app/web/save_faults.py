@@ -81,13 +81,15 @@ class SaveFaults:
             return
         cause = cause_in_words(database, exc)
         frame = error_frame(self._message(cause), code="not_saved")
+        detail = exc.__cause__ if isinstance(exc.__cause__, sqlite3.Error) else exc
         for game in new:
             self.failing[game.session_id] = cause
             _log.error(
-                "game %s is not being saved: %s (%s); trying again every %g s",
+                "game %s is not being saved in %s: %s (%s); trying again every %g s",
                 _short(game.session_id),
+                database,
                 cause,
-                exc,
+                detail,
                 self.interval_s,
             )
             for watcher in list(game.watchers):

@@ -285,8 +285,8 @@ def serve(settings: Settings, load_models: Callable[[Settings], GameModels]) -> 
     """Take the port, load the models (training and caching them if needed), serve until stopped."""
     sock = bind(settings.host, settings.port)
     try:
-        hold_save_file(settings.database)  # one server per save file: held until this one stops
         GameStore.open(settings.database).close()  # a bad save file: one clear line, now
+        hold_save_file(settings.database)  # one server per save file: held until this one stops
         app = create_app(settings, load_models(settings))
         _settle_garbage_collector()
         host = f"[{settings.host}]" if ":" in settings.host else settings.host

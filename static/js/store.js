@@ -17,6 +17,8 @@
 //   render(info)     once per animation frame with something new:
 //                    {stateChanged, historyChanged, prev} (prev: the state drawn last time)
 //   error(message)   the server refused a command
+//   saving(info)     {saved: false, message} on a "not_saved" error frame (it lasts until:),
+//                    {saved: true, message} on the "saved" notice, or message null on reconnect
 //   connection(s)    the connection's status: {state: "connecting" | "open" | "closed", ...}
 
 import { patched, reuse } from "./delta.js";
@@ -38,6 +40,7 @@ export function createStore({ ack = () => {}, resync = () => {} } = {}) {
     seq: 0, // the highest frame number ingested on this connection
     connection: { state: "connecting" },
     stateVersion: 0, // bumped per ingested state that changed
+    notSaved: null, // the server's words while the game is not being saved, else null
   };
   // Exposed for tests and for curious players (read-only use).
   const stats = {
@@ -52,7 +55,7 @@ export function createStore({ ack = () => {}, resync = () => {} } = {}) {
     renderMs: [],
     lastRenderMs: 0,
   };
-  const listeners = { snapshot: [], session: [], state: [], render: [], error: [], connection: [] };
+  const listeners = { snapshot: [], session: [], state: [], render: [], error: [], connection: [], saving: [] };
   let renderedVersion = -1;
   let renderedState = null;
   let historyDirty = false;
@@ -83,7 +86,11 @@ export function createStore({ ack = () => {}, resync = () => {} } = {}) {
         ingestDelta(msg);
         break;
       case "error":
-        ingestError(String(msg.message));
+        if (msg.code === "not_saved") setSaving(false, String(msg.message));
+        else ingestError(String(msg.message));
+        break;
+      case "notice": // "saved" is the only one so far
+        if (msg.code === "saved") setSaving(true, String(msg.message));
         break;
       default:
         console.warn("tycoon: unknown frame type", msg.type);
@@ -94,6 +101,11 @@ export function createStore({ ack = () => {}, resync = () => {} } = {}) {
     stats.errors.push(message);
     if (stats.errors.length > ERRORS_KEPT) stats.errors.splice(0, stats.errors.length - ERRORS_KEPT);
     emit("error", message);
+  }
+
+  function setSaving(saved, message) {
+    game.notSaved = saved ? null : message;
+    emit("saving", { saved, message });
   }
 
   // A frame's number: acknowledged once drawn, or at once when several wait (no animation
@@ -117,6 +129,7 @@ export function createStore({ ack = () => {}, resync = () => {} } = {}) {
     const configChanged = !game.config || JSON.stringify(game.config) !== JSON.stringify(msg.config);
     const modelsChanged = !game.models || JSON.stringify(game.models) !== JSON.stringify(msg.models);
     const firstOfConnection = game.seq === 0;
+    if (firstOfConnection && game.notSaved !== null) setSaving(true, null);
     const idChanged = !!msg.session_id && msg.session_id !== game.sessionId;
     const old = game.state;
     const newGame =
