@@ -171,7 +171,12 @@ def create_app(settings: Settings, game_models: GameModels, *, save_games: bool 
             return
         try:
             await run_compare(
-                websocket, pool, settings.game, game_models.model, settings.max_message_bytes
+                websocket,
+                pool,
+                settings.game,
+                game_models.model,
+                settings.max_message_bytes,
+                settings.max_json_depth,
             )
         finally:
             registry.release(client)
