@@ -46,3 +46,11 @@ def test_lab_info_keeps_the_queue_status_and_adds_the_runtimes() -> None:
     assert {k: info[k] for k in status.model_dump()} == status.model_dump()
     assert [r["name"] for r in info["runtimes"]] == ["inprocess", "flower-deployment"]
     assert info["runtimes"][0]["available"] is True
+
+
+def test_a_status_with_more_fields_keeps_them() -> None:
+    class Grown(LabStatus):
+        paused: int
+
+    info = lab_info(Grown(max_runs=2, training=0, queued=0, threads=0, paused=1)).model_dump()
+    assert info["paused"] == 1 and len(info["runtimes"]) == 2

@@ -17,7 +17,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.web.lab_schemas import LabStatus
 
@@ -36,7 +36,11 @@ class RuntimeInfo(BaseModel):
 
 
 class LabInfo(LabStatus):
-    """GET /api/lab: the training slots (`LabStatus`) and the runtimes this server can run."""
+    """GET /api/lab: the training slots (`LabStatus`) and the runtimes this server can run.
+
+    Extra fields are kept: a status that grows fields (a subclass of `LabStatus`) loses none."""
+
+    model_config = ConfigDict(extra="allow")
 
     runtimes: list[RuntimeInfo]
 
@@ -51,7 +55,8 @@ def flower_missing(bin_dir: Path | None = None) -> str | None:
     where = bin_dir if bin_dir is not None else Path(sys.executable).parent
     absent = [name for name in FLOWER_COMMANDS if not (where / name).exists()]
     if absent:
-        return f"Flower's {', '.join(absent)} command is not in {where}"
+        many = len(absent) > 1
+        return f"Flower's {', '.join(absent)} command{'s are' if many else ' is'} not in {where}"
     return None
 
 
