@@ -32,7 +32,7 @@ from app.web.frames import error_frame
 from app.web.http_guard import connection_cap, guarded_h11
 from app.web.lab import LabConnection
 from app.web.lab_runs import LabBackend, LabServer
-from app.web.lab_schemas import LabStatus
+from app.web.lab_runtimes import LabInfo, lab_info
 from app.web.origin import OriginGuard, OriginPolicy
 from app.web.registry import GameRegistry, ServerFull
 from app.web.schemas import GameConfig, ModelMetrics, StrategyView
@@ -186,8 +186,8 @@ def create_app(settings: Settings, game_models: GameModels, *, save_games: bool 
         return templates.TemplateResponse(request, "lab.html", {"model": game_models.model})
 
     @app.get("/api/lab")
-    async def lab_status() -> LabStatus:
-        return lab.status()
+    async def lab_status() -> LabInfo:
+        return lab_info(lab.status())
 
     @app.websocket("/ws/lab")
     async def lab_socket(websocket: WebSocket) -> None:
