@@ -108,6 +108,21 @@ def test_idle_and_slowloris_connections_are_closed_after_the_head_deadline(
     assert "Traceback" not in out
 
 
+def test_a_quiet_websocket_outlives_the_head_deadline(served: Tycoon) -> None:
+    """The deadline is for request heads only: a game socket quiet for 3 deadlines plays on."""
+
+    async def scenario() -> None:
+        player, _ = await open_game(served.base)
+        await within(player.command({"type": "pause"}))
+        await asyncio.sleep(3 * HEAD_TIMEOUT_S)
+        tick = player.state["tick"]  # type: ignore[index]
+        await within(player.step())
+        assert player.state["tick"] == tick + 1  # type: ignore[index]
+        await player.close()
+
+    play(scenario)
+
+
 def test_connections_beyond_the_cap_get_503_and_health_returns_when_they_close(
     served: Tycoon,
 ) -> None:
