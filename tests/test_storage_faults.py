@@ -162,6 +162,9 @@ def test_a_full_disk_is_told_once_retried_and_a_restart_says_what_was_lost(
                 assert client.state is not None and client.session_id is not None
                 ticks[client.session_id] = client.state["tick"]
                 await client.close()
+            # A game that cannot be saved stays in memory when its tab closes: a reload has it.
+            back = await visit(base, b.session_id)
+            assert back["resumed"] is True and back["state"]["tick"] >= ticks[b.session_id] > 0
             assert a.session_id is not None and d.session_id is not None
             return a.session_id, d.session_id
 

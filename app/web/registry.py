@@ -95,7 +95,7 @@ class GameRegistry:
         try:
             await self._save(games)
         except StoreError as exc:  # told in words: the log, and the record read at the restart
-            self.faults.lost(games, self.settings.database, exc)
+            self.faults.lost(_unsaved(games), self.settings.database, exc)
         self.games.clear()
         if self.store is not None:
             await self.store.aclose()
@@ -148,8 +148,9 @@ class GameRegistry:
         await game.stop()
         try:
             await self._save([game])
-        except StoreError:  # kept in memory: the periodic save tries again (the fault is told)
-            return
+        except StoreError:
+            if _unsaved([game]):  # kept in memory: the periodic save tries again (it was told)
+                return
         if not game.watchers and self.games.get(game.session_id) is game:
             del self.games[game.session_id]
 
@@ -242,9 +243,14 @@ class GameRegistry:
                 game.saved_version = version
                 game.new_history = game.new_history or new  # (a reset may have come meanwhile)
                 game.saved_tick = None if game.new_history else tick
-            self.faults.failed(self.settings.database, games, exc)
+            self.faults.failed(self.settings.database, _unsaved(games), exc)
             raise
         self.faults.saved(games)
+
+
+def _unsaved(games: Sequence[LiveGame]) -> list[LiveGame]:
+    """The games with moves not in the store (a failed save of the others loses nothing)."""
+    return [g for g in games if g.saved_version != g.session.version]
 
 
 def _restore(
