@@ -108,7 +108,9 @@ class Dashboard:
 
 
 def open_dashboard(browser: Any, server_url: str, viewport: dict) -> Dashboard:
-    page = browser.new_page(viewport=viewport)
+    # bypass_csp: Playwright evaluates wait_for_function predicates as strings, which the
+    # pages' CSP forbids (no unsafe-eval); tests/test_browser_csp.py checks the policy itself.
+    page = browser.new_page(viewport=viewport, bypass_csp=True)
     d = Dashboard(page)
     page.goto(server_url)
     page.wait_for_function("window.__tycoon && window.__tycoon.stats.snapshots >= 1")

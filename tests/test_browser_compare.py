@@ -29,7 +29,9 @@ NODE = 17
 
 
 def open_compare(browser: Any, server_url: str, query: str, viewport: dict) -> tb.Dashboard:
-    page = browser.new_page(viewport=viewport)
+    # bypass_csp: Playwright evaluates wait_for_function predicates as strings, which the
+    # pages' CSP forbids (no unsafe-eval); tests/test_browser_csp.py checks the policy itself.
+    page = browser.new_page(viewport=viewport, bypass_csp=True)
     d = tb.Dashboard(page)  # collects console errors and page errors
     page.goto(f"{server_url}compare{query}")
     page.wait_for_function("window.__compare !== undefined")

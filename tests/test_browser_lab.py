@@ -28,7 +28,8 @@ class Tabs:
     """A browser context with a dashboard tab and a lab tab, and every address they asked for."""
 
     def __init__(self, browser: Any, server_url: str) -> None:
-        self.context = browser.new_context(viewport=tb.VIEWPORT)
+        # bypass_csp: wait_for_function evaluates strings (see tests/test_browser.py)
+        self.context = browser.new_context(viewport=tb.VIEWPORT, bypass_csp=True)
         self.urls: list[str] = []
         self.context.on("request", lambda request: self.urls.append(request.url))
         self.game = self._open(f"{server_url}")

@@ -26,7 +26,7 @@ server_url = tb.server_url
 @pytest.fixture
 def lab(browser: Any, server_url: str) -> Iterator[tb.Dashboard]:
     """The lab page in a fresh tab; fails on any console or page error it logged."""
-    page = browser.new_page(viewport=tb.VIEWPORT)
+    page = browser.new_page(viewport=tb.VIEWPORT, bypass_csp=True)  # see tests/test_browser.py
     d = tb.Dashboard(page)
     page.goto(f"{server_url}lab")
     page.wait_for_function("window.__lab !== undefined")

@@ -98,7 +98,7 @@ def test_an_unknown_session_gets_a_new_game_and_the_servers_notice(
     browser: Any, server_url: str
 ) -> None:
     unknown = "no-such-game-0123456789abcdef"
-    page = browser.new_page(viewport=tb.VIEWPORT)
+    page = browser.new_page(viewport=tb.VIEWPORT, bypass_csp=True)  # see tests/test_browser.py
     d = tb.Dashboard(page)
     try:
         page.add_init_script(f"localStorage.setItem({SESSION_KEY!r}, {unknown!r})")
