@@ -81,8 +81,11 @@ class LabConnection:
             tasks = [t for t in (self._task, self._deploying) if t is not None]
             for task in tasks:
                 task.cancel()
-            if tasks:
-                await asyncio.wait(tasks)
+            # Only a stopping server cancels this handler (after its 1 s grace): its lab
+            # shutdown waits for the runs, so the handler returns rather than fail loudly.
+            with contextlib.suppress(asyncio.CancelledError):
+                if tasks:
+                    await asyncio.wait(tasks)
 
     # ---------------------------------------------------------------- messages
 
@@ -185,7 +188,7 @@ class LabConnection:
                     async with self._model_lock:
                         record = await server.workers.call(run.step)
                 except Exception:
-                    if self._stop:  # the round was cancelled under way (`Cancelled`)
+                    if self._stop or server.stopping:  # cancelled under way (`Cancelled`)
                         break
                     raise
                 await self._send(RoundFrame(record=RoundRecord.model_validate(record)))

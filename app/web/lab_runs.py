@@ -228,6 +228,7 @@ class LabServer:
         self.workers = LabWorkers(settings.max_lab_runs, backend.setup_thread)
         self._reference: asyncio.Task[tuple[float, float]] | None = None
         self.runs: set[LabRunLike] = set()  # every run built and not yet closed
+        self.stopping = False  # the server is going: its runs were cancelled
 
     async def reference(self) -> tuple[float, float]:
         """`backend.reference()`, computed once (in a thread) for the server's life."""
@@ -272,6 +273,7 @@ class LabServer:
     def shutdown(self, wait_s: float = SHUTDOWN_WAIT_S) -> bool:
         """Cancel every live run (rounds stop between batches of nodes, deployments stop their
         processes), then wait up to `wait_s` for them; True if all of them stopped in time."""
+        self.stopping = True
         runs = list(self.runs)
         for run in runs:
             run.cancel()
