@@ -164,12 +164,13 @@ def test_the_stay_local_ghost_is_a_dashed_line_and_a_sentence(dash: tb.Dashboard
     expect(dash.by_id("legend-ghost")).to_be_visible()
     expect(dash.by_id("legend-ghost")).to_contain_text(ghost["name"])
 
-    # The sentence, honest about the sign.
+    # The sentence, honest about the sign, about whose local model, and about when (in free
+    # play the player never joined: the ghost starts at the first switch to federated).
     gain = ghost["federated_gain"]
     word = "more" if gain > 0 else "less"
     expected = (
-        f"Federated has earned you {dollars(abs(gain))} {word} than local since you joined "
-        f"(tick {since})."
+        f"Federated has earned you {dollars(abs(gain))} {word} than your own local model "
+        f"(node {ghost['node']}) would have since you first chose federated (tick {since})."
     )
     expect(dash.by_id("ghost-gain")).to_have_text(expected)
     expect(dash.by_id("profit-chart")).to_have_attribute(

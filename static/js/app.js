@@ -9,14 +9,17 @@ import { gameUrl, saveSession } from "./session.js";
 import { createStore } from "./store.js";
 import { mountControls } from "./panels/controls.js";
 import { mountEvents } from "./panels/events.js";
+import { mountGoal } from "./panels/goal.js";
 import { mountHelp } from "./panels/help.js";
 import { mountModels } from "./panels/models.js";
 import { mountNotices } from "./panels/notices.js";
+import { mountOffers } from "./panels/offers.js";
 import { mountProfit } from "./panels/profit.js";
 import { mountRule } from "./panels/rule.js";
 import { mountScoreboard } from "./panels/scoreboard.js";
 import { mountSeason } from "./panels/season.js";
 import { mountSlots } from "./panels/slots.js";
+import { mountSpeedHint } from "./panels/speed-hint.js";
 import { mountStatus } from "./panels/status.js";
 import { mountStrategyBar } from "./panels/strategy-bar.js";
 
@@ -49,11 +52,14 @@ mountHelp(store);
 const slotCharts = mountSlots(store);
 mountRule(store);
 mountStrategyBar(store, send, notify);
+mountOffers(store, send);
+mountGoal(store);
 mountScoreboard(store);
 const profit = mountProfit(store);
 mountModels(store);
 mountEvents(store);
 mountControls(store, send);
+mountSpeedHint(store, send);
 const season = mountSeason(store, send);
 
 // Exposed for tests and for curious players (read-only use): `game.state` is the latest state

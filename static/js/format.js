@@ -68,12 +68,30 @@ export function countWord(n) {
   return Number.isInteger(n) && n >= 0 && n < WORDS.length ? WORDS[n] : String(n);
 }
 
-// What federated has earned the player against its stay-local ghost, honestly signed:
-// "Federated has earned you $12,500 more than local since you joined (tick 340)."
+// What federated has earned the player against its stay-local ghost (the player's own factory
+// on its own local model from its first switch to federated, whether it joined the federation
+// or took federated in free play), honestly signed: "Federated has earned you $12,500 more than
+// your own local model (node 7) would have since you first chose federated (tick 340)."
 export function ghostSentence(ghost) {
   const gain = Math.round(ghost.federated_gain);
-  const since = `since you joined (tick ${ghost.since_tick})`;
-  if (gain === 0) return `Federated has earned you as much as local ${since}.`;
+  const local = `your own local model (node ${ghost.node}) would have`;
+  const since = `since you first chose federated (tick ${ghost.since_tick})`;
+  if (gain === 0) return `Federated has earned you as much as ${local} ${since}.`;
   const word = gain > 0 ? "more" : "less";
-  return `Federated has earned you ${dollars(Math.abs(gain))} ${word} than local ${since}.`;
+  return `Federated has earned you ${dollars(Math.abs(gain))} ${word} than ${local} ${since}.`;
+}
+
+// Why the ghost's "local" is not a competitor's "local": each factory's local model learned
+// from its own engines (its node's) only. `factories` are the state's.
+export function ghostNote(ghost, factories) {
+  const mine =
+    `The dashed line is your factory on its own local model (node ${ghost.node}, ` +
+    "trained on your engines only)";
+  const others = factories.filter((f) => !f.is_player && f.strategy === "local");
+  if (!others.length) return `${mine}.`;
+  const theirs = others.map((f) => `${f.name}'s (node ${f.node})`).join(" or ");
+  return (
+    `${mine}, not ${theirs}: every factory's local model learned from its own engines alone, ` +
+    "so the same strategy earns them different profits."
+  );
 }

@@ -11,6 +11,7 @@ export const COLORS = {
   grid: "#232a33",
   cycle: "#c9d1db",
   prev: "#f5a524",
+  prevThreshold: "#c9a0ff", // the slot chart's preventative threshold: no line there has it
   rul: "#ff5d5d",
   local: "#ff8a3d",
   fed: "#39c5ff",

@@ -13,22 +13,24 @@ const quiet = { legend: { show: false }, cursor: { show: false }, select: { show
 // The dash of a prediction's lower bound (prediction - margin), in the prediction's colour.
 export const BOUND_DASH = [6, 3];
 const PANEL = "#181d24"; // the slots' background (app.css --panel)
+// The preventative threshold's dash-dot (the legend's swatch draws the same).
+export const PREV_DASH = [9, 3, 2, 3];
 
 // The slot's strategy chart: cycle count vs the preventative threshold, the local and federated
 // predicted RUL vs the RUL threshold, and each prediction's lower bound (prediction - the model's
 // calibration margin: what the calibrated decision compares with the threshold), dashed in the
 // prediction's colour; null points (the raw decision) draw no lower bound. `thresholds()`
 // returns the current {preventative, rul, emphasis} so the dotted lines follow the config and
-// the chosen strategy. The preventative threshold is a cycle count: it is drawn in the cycle
-// line's colour, each threshold labelled at its right end.
+// the chosen strategy. The preventative threshold is a cycle count, drawn dash-dot in its own
+// colour (never like a prediction's line), each threshold labelled at its right end.
 export function strategyChart(el, thresholds) {
   const drawThresholds = (u) => {
     const t = thresholds();
-    const line = (value, color, strong, label) => {
+    const line = (value, color, strong, label, dash) => {
       const y = hline(u, value, color, {
         lineWidth: strong ? 1.6 : 1,
-        dash: [2, 3],
-        alpha: strong ? 1 : 0.55,
+        dash,
+        alpha: strong ? 1 : 0.7,
       });
       if (y == null || y < u.bbox.top + 6 * uPlot.pxRatio) return;
       const ctx = u.ctx;
@@ -46,9 +48,10 @@ export function strategyChart(el, thresholds) {
       ctx.fillText(label, right, y);
       ctx.restore();
     };
-    const prevLabel = `preventative ${t.preventative}`;
-    line(t.preventative, COLORS.cycle, t.emphasis === "preventative", prevLabel);
-    line(t.rul, COLORS.rul, t.emphasis === "local" || t.emphasis === "federated", `RUL ${t.rul}`);
+    const prevLabel = `preventative at cycle ${t.preventative}`;
+    const predictive = t.emphasis === "local" || t.emphasis === "federated";
+    line(t.preventative, COLORS.prevThreshold, t.emphasis === "preventative", prevLabel, PREV_DASH);
+    line(t.rul, COLORS.rul, predictive, `RUL ${t.rul}`, [2, 3]);
   };
   const opts = {
     ...quiet,
@@ -99,8 +102,9 @@ export const GHOST_DASH = [6, 4];
 
 // Profit over time, one line per factory, with a zero line (above it the factory makes money).
 // The last series is the player's stay-local ghost: dashed, in the player's colour, null (no
-// line) before the player first chose federated.
-export function profitChart(el, names, playerName) {
+// line) before the player first chose federated. `onCursor(idx, u)` follows the cursor: the
+// index of the point under it, null once it leaves.
+export function profitChart(el, names, playerName, onCursor = () => {}) {
   const series = [{}];
   names.forEach((name, i) => {
     series.push({
@@ -134,8 +138,16 @@ export function profitChart(el, names, playerName) {
       },
     ],
     series,
+    cursor: {
+      show: true,
+      x: true,
+      y: false,
+      points: { show: true, size: 6 },
+      drag: { x: false, y: false, setScale: false },
+    },
     hooks: {
       draw: [(u) => hline(u, 0, "rgba(255,255,255,0.25)", { dash: [] })],
+      setCursor: [(u) => onCursor(u.cursor.idx, u)],
     },
   };
   return mount(opts, [[], ...names.map(() => []), []], el);

@@ -138,6 +138,20 @@ export function mountControls(store, send) {
     for (const opt of [...speed.options]) if (Number(opt.value) > max) opt.remove();
   });
 
+  // The speed readout: the server's speed while connected; offline no tick comes, whatever the
+  // last state said.
+  const readout = $("speed-readout");
+  function showSpeed() {
+    const state = game.state;
+    if (!state) return;
+    const tps = state.ticks_per_second;
+    const live = game.connection.state === "open";
+    const text = !live ? "❚❚ offline" : state.running && tps > 0 ? `▶ ${tps}x` : "❚❚ paused";
+    setText(readout, text);
+    setAttr(readout, "data-state", !live ? "offline" : state.running ? "running" : "paused");
+  }
+  store.subscribe("connection", showSpeed);
+
   store.subscribe("render", ({ stateChanged }) => {
     if (!stateChanged) return;
     const state = game.state;
@@ -145,11 +159,10 @@ export function mountControls(store, send) {
     // The Compare view marks the player's factory: its node changes with the seed.
     setAttr($("compare-link"), "href", `/compare?node=${game.player.node}`);
     setText($("seed"), state.seed);
-    const tps = state.ticks_per_second;
-    setText($("speed-readout"), state.running && tps > 0 ? `▶ ${tps}x` : "❚❚ paused");
+    showSpeed();
     setText(pauseBtn, state.running ? "Pause" : "Resume");
     setAttr(pauseBtn, "aria-pressed", state.running ? "false" : "true");
-    const want = String(state.running ? tps : 0);
+    const want = String(state.running ? state.ticks_per_second : 0);
     if (!held("speed", want)) {
       if (![...speed.options].some((o) => o.value === want)) {
         const opt = document.createElement("option");

@@ -65,8 +65,8 @@ export function mountSeason(store, send) {
           : `federated earned you ${dollars(Math.abs(gain))} ${gain > 0 ? "more" : "less"}`;
       setText(
         ghostLine,
-        `Had you stayed on local predictive since tick ${g.since_tick}, you would have ` +
-          `${dollars(g.profit)}: ${verdict}.`,
+        `Had you stayed on your own local model (node ${g.node}) since tick ${g.since_tick}, ` +
+          `you would have ${dollars(g.profit)}: ${verdict}.`,
       );
     }
     compare.href = `/compare?node=${player.node}`;

@@ -1,6 +1,6 @@
-// The strategy buttons, the offers (hire a data scientist, join the federation) and the note
-// under them. A locked strategy's button stays focusable and clickable (aria-disabled, not
-// disabled): clicking it says how to unlock it instead of sending a command.
+// The strategy buttons and the note under them (the offers are panels/offers.js). A locked
+// strategy's button stays focusable and clickable (aria-disabled, not disabled): clicking it
+// says how to unlock it instead of sending a command.
 
 import { $, setAttr, setHidden, setText } from "../dom.js";
 import { playerOf } from "../store.js";
@@ -11,8 +11,6 @@ const LOCK_SVG =
 export function mountStrategyBar(store, send, notify) {
   const { game } = store;
   const box = $("strategy-buttons");
-  const hire = $("hire-btn");
-  const join = $("federation-btn");
   const note = $("strategy-note");
   const badge = $("federated-model");
 
@@ -60,7 +58,7 @@ export function mountStrategyBar(store, send, notify) {
   // What the bar shows depends on these parts of a state only.
   const parts = (s) => {
     const p = playerOf(s);
-    return [s.unlocked, s.offers, s.free_play, p.strategy, p.allowed_strategies, s.federated_model];
+    return [s.unlocked, s.free_play, p.strategy, p.allowed_strategies, s.federated_model];
   };
   let shown = null; // parts(state) as last drawn, null after a new game's snapshot
   store.subscribe("snapshot", () => {
@@ -87,14 +85,9 @@ export function mountStrategyBar(store, send, notify) {
     let text = current ? `${current.label}: ${current.description}` : "";
     if (locked.length && !state.free_play) text += `  Next unlock: ${locked[0].unlock_hint}`;
     setText(note, text);
-    setHidden(hire, !state.offers.hire_data_scientist);
-    setHidden(join, !state.offers.federation);
     // A model deployed from the Federation Lab runs behind the federated strategy: say which.
     const deployed = state.federated_model && state.federated_model !== "default";
     setText(badge, deployed ? `Federated strategy's model: ${state.federated_model}` : "");
     setHidden(badge, !deployed);
   });
-
-  hire.addEventListener("click", () => send({ type: "hire_data_scientist" }));
-  join.addEventListener("click", () => send({ type: "accept_federation" }));
 }
