@@ -3,7 +3,7 @@
 // your model updates each round, never your engine data), with the button that accepts it. An
 // offer that appears is announced in view: a toast (role=status, in the fixed toast corner)
 // with a button that scrolls to the card and focuses its button, so a phone that shows the
-// scoreboard first still sees it. Once chosen, the factory's card (under the strategy note)
+// scoreboard first still sees it (the toast goes once the offer is taken). Once chosen, the factory's card (under the strategy note)
 // says what the factory now has.
 
 import { $, el, setHidden, setText } from "../dom.js";
@@ -73,8 +73,12 @@ export function mountOffers(store, send) {
     offer.button.focus();
   }
 
-  function announce(offer) {
+  function dropToast(offer) {
     for (const t of toasts.querySelectorAll(`[data-offer="${offer.key}"]`)) t.remove();
+  }
+
+  function announce(offer) {
+    dropToast(offer);
     const toast = el("div", "toast toast-info toast-offer", offer.toast);
     toast.dataset.kind = "info";
     toast.dataset.offer = offer.key;
@@ -95,6 +99,7 @@ export function mountOffers(store, send) {
   store.subscribe("snapshot", () => {
     announced = new Set();
     shown = "";
+    for (const offer of offers) dropToast(offer);
   });
 
   store.subscribe("render", ({ stateChanged }) => {
@@ -109,7 +114,10 @@ export function mountOffers(store, send) {
       const open = !!state.offers[offer.flag];
       setHidden(offer.box, !open);
       setHidden(offer.button, !open);
-      if (!open) continue;
+      if (!open) {
+        dropToast(offer); // taken (or gone): its announcement is no news any more
+        continue;
+      }
       setText(offer.text, texts[offer.key]);
       if (!announced.has(offer.key)) {
         announced.add(offer.key);
