@@ -278,7 +278,7 @@ class LabServer:
         for run in runs:
             run.cancel()
         give_up = time.monotonic() + wait_s
-        idle = self.workers.shutdown(wait_s)
+        idle = self.workers.shutdown(wait_s)  # one deadline for both waits
         while not all(run.closed for run in runs) and time.monotonic() < give_up:
             time.sleep(0.05)
         return idle and all(run.closed for run in runs)
