@@ -50,7 +50,7 @@ def strategy_infos(settings: GameSettings) -> list[StrategyInfo]:
             f"{settings.rul_threshold:g} cycles of remaining useful life"
             + _margin_clause(settings, "your four engines")
             + ".",
-            "Unlocks when you hire a data scientist (offered once preventative is unlocked).",
+            "Unlocks when you hire a data scientist (offered at your next maintenance or failure after preventative unlocks).",
         ),
         StrategyInfo(
             "federated",
