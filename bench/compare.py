@@ -72,6 +72,7 @@ def compare_bench(seeds: list[int], ticks: int, models_dir: Path, console: Conso
         f"(step function: {step_s_per_factory:.2f} s per factory and seed)"
     )
     return {
+        "model": "window",
         "seeds": seeds,
         "ticks": ticks,
         "policies_per_seed": n_policies,

@@ -230,3 +230,51 @@ def test_compare_is_readable_by_keyboard_and_at_phone_width(compare: tb.Dashboar
     assert sizes[0] <= sizes[1], sizes
     expect(page.get_by_test_id("compare-sentence")).to_be_visible()
     tb.check_contrast(compare, "compare, 390 px")
+
+
+def test_compare_says_what_it_varies_and_shows_both_answers(browser: Any, server_url: str) -> None:
+    """Draw seeds on one set of models here; training seeds (models retrained per seed) in the
+    README and `tycoon compare`: the page says which is which and shows both, each number read
+    against its source (the result frame; bench/results/compare.json)."""
+    from app.web.compare_published import PUBLISHED
+    from app.web.settings import Settings
+
+    d = open_compare(browser, server_url, "?seeds=2&ticks=1000", tb.VIEWPORT)
+    try:
+        page = d.page
+        result = wait_done(d, ticks=1000)
+        page.wait_for_function("window.__compare.published !== null")
+        seed = Settings().seed  # what the server was started with: its models' training seed
+        varies = page.get_by_test_id("compare-varies").inner_text()
+        assert "What varies here: the draw seed" in varies
+        assert "which engines each factory draws" in varies
+        assert f"trained once with seed {seed}" in varies and "training seed" in varies
+
+        rows = page.locator("[data-testid=compare-answers] tbody tr")
+        expect(rows).to_have_count(2)
+        draw, training = rows.nth(0), rows.nth(1)
+        assert draw.get_attribute("data-answer") == "draw"
+        assert training.get_attribute("data-answer") == "training"
+        assert "2 draw seeds (0, 1)" in draw.locator("th").inner_text()
+        assert f"trained once with seed {seed}" in draw.locator("td[data-key=models]").inner_text()
+        published = json.loads(PUBLISHED.read_text())
+        source = published if result["decision"] == published["decision"] else published["raw"]
+        seeds = [s["seed"] for s in published["seeds"]]
+        assert f"{len(seeds)} training seeds" in training.locator("th").inner_text()
+        assert "retrained" in training.locator("td[data-key=models]").inner_text()
+        for row, frame in ((draw, result), (training, source)):
+            diff = frame["federated_minus_local"]
+            mean = numbers(row.locator("td[data-key=mean]").inner_text())
+            assert mean == [pytest.approx(diff["mean"], abs=0.051)]
+            interval = numbers(row.locator("td[data-key=interval]").inner_text())
+            assert interval == [pytest.approx(v, abs=0.051) for v in diff["ci95"]]
+            share = numbers(row.locator("td[data-key=share]").inner_text())
+            assert share == [pytest.approx(100 * frame["share_federated_beats_local"], abs=0.51)]
+
+        note = page.get_by_test_id("compare-answers-note").inner_text()
+        assert "luck of the draw" in note and "luck of training" in note
+        assert "bench/results/compare.json" in note
+        assert published["produced"]["date"][:10] in note
+        assert published["produced"]["command"] in note
+    finally:
+        tb.close_dashboard(d)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import websockets
@@ -59,3 +61,39 @@ def test_bad_compare_requests_get_an_error_frame(live_server: str) -> None:
     ]:
         frames = asyncio.run(_exchange(url, request))
         assert frames[-1]["type"] == "error" and expected in frames[-1]["message"], frames
+
+
+def test_the_published_answer_over_training_seeds_is_the_benchmark_file(live_server: str) -> None:
+    """GET /api/compare/published serves bench/results/compare.json's answer (the README's and
+    `tycoon compare`'s: training seeds), read from the file, per decision."""
+    from app.web.compare_published import PUBLISHED
+
+    with urllib.request.urlopen(f"http://{live_server}/api/compare/published") as response:
+        served = json.loads(response.read())
+    data = json.loads(PUBLISHED.read_text())
+    assert served["source"] == "bench/results/compare.json"
+    assert served["date"] == data["produced"]["date"] and served["ticks"] == data["ticks"]
+    assert served["training_seeds"] == [s["seed"] for s in data["seeds"]]
+    assert served["model"] == data.get("model", "window")
+    for decision, source in ((data["decision"], data), ("raw", data["raw"])):
+        answer = served["by_decision"][decision]
+        assert answer["federated_minus_local"]["mean"] == source["federated_minus_local"]["mean"]
+        assert answer["federated_minus_local"]["ci95"] == source["federated_minus_local"]["ci95"]
+        assert answer["share_federated_beats_local"] == source["share_federated_beats_local"]
+
+
+def test_no_published_answer_is_a_404_in_words(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from app.web.compare_published import published_router
+
+    app = FastAPI()
+    app.include_router(published_router(tmp_path / "missing.json"), prefix="/missing")
+    (tmp_path / "bad.json").write_text('{"seeds": 3}')
+    app.include_router(published_router(tmp_path / "bad.json"), prefix="/bad")
+    client = TestClient(app)
+    missing = client.get("/missing/api/compare/published")
+    assert missing.status_code == 404 and "no published comparison" in missing.json()["detail"]
+    bad = client.get("/bad/api/compare/published")
+    assert bad.status_code == 404 and "is not a compare result" in bad.json()["detail"]

@@ -111,7 +111,10 @@ def _sentence(summary: Summary) -> str:
     return (
         f"Federated earns {summary.mean:+.1f} points of the oracle's profit against a factory's own "
         f"local model (95% interval {lo:+.1f} to {hi:+.1f}); it beats "
-        f"{100 * summary.share_federated_beats_local:.0f}% of the factories' local models."
+        f"{100 * summary.share_federated_beats_local:.0f}% of the factories' local models. "
+        f"Training seed{'s' if len(summary.seeds) != 1 else ''} "
+        f"{', '.join(str(s.seed) for s in summary.seeds)}: one set of models trained with each "
+        "(the Compare view varies draw seeds on one set)."
     )
 
 

@@ -27,6 +27,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from app.game.decisions import DecisionTables
 from app.game.engines import GameModels
 from app.web.compare import run_compare
+from app.web.compare_published import published_router
 from app.web.connection import Connection
 from app.web.frames import error_frame
 from app.web.http_guard import connection_cap, guarded_h11
@@ -157,8 +158,12 @@ def create_app(settings: Settings, game_models: GameModels, *, save_games: bool 
     @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
     async def compare_page(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(
-            request, "compare.html", {"config": config, "model": game_models.model}
+            request,
+            "compare.html",
+            {"config": config, "model": game_models.model, "seed": settings.seed},
         )
+
+    app.include_router(published_router())  # GET /api/compare/published
 
     @app.websocket("/ws/compare")
     async def compare(websocket: WebSocket) -> None:

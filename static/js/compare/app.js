@@ -7,6 +7,7 @@
 // and ticks (per seed, 500-100000) for the first run.
 
 import { $, setAttr, setHidden, setText } from "../dom.js";
+import { fetchPublished, renderAnswers } from "./answers.js";
 import { LEVEL_COLORS, chartHeight, drawCompare } from "./chart.js";
 import { CompareSocket } from "./socket.js";
 import {
@@ -38,6 +39,7 @@ const page = {
   request: null,
   progress: null, // the latest progress frame of the running request
   result: null, // the latest result frame
+  published: null, // GET /api/compare/published: the training-seed answer, or {error}
   error: null,
   frames: [], // types of the frames received, in order (for tests and the curious)
   chart: null, // what the chart drew: {you: the player's marks, rows, lines}
@@ -156,7 +158,18 @@ function renderResult() {
   renderTable($("cmp-table-head"), $("cmp-table-body"), result, node);
   setText($("cmp-decision"), decisionSentence(result));
   renderFailures($("cmp-fail-head"), $("cmp-fail-body"), result);
+  renderBoth();
 }
+
+// Both answers: this page's (draw seeds) and the published one (training seeds).
+const trainSeed = $("cmp-varies").dataset.trainSeed;
+function renderBoth() {
+  renderAnswers($("cmp-answers-body"), $("cmp-answers-note"), page.result, page.published, trainSeed);
+}
+fetchPublished().then((published) => {
+  page.published = published;
+  renderBoth();
+});
 
 function renderLegend(result, mine) {
   const lv = levels(result);
