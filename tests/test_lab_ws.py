@@ -266,6 +266,15 @@ def test_deploy_changes_the_deploying_session_only(server: str, game_models: Any
                 gone = await _recv(ws)
                 await ws.send(json.dumps({"type": "deploy", "session": mine.session_id}))
                 deployed = await _recv(ws, timeout=120)
+                if deployed["type"] == "confirm_deploy":  # it earns less than the default
+                    assert mine.state["federated_model"] == "default"
+                    confirmed = {
+                        "type": "deploy",
+                        "session": mine.session_id,
+                        "confirm_worse": True,
+                    }
+                    await ws.send(json.dumps(confirmed))
+                    deployed = await _recv(ws, timeout=120)
             while mine.state["federated_model"] == "default":
                 await mine.recv()
             await mine.recv()
@@ -281,7 +290,7 @@ def test_deploy_changes_the_deploying_session_only(server: str, game_models: Any
     assert gone["type"] == "error" and gone["field"] == "session"
     assert "not being played" in gone["message"]
     assert deployed["type"] == "deployed", deployed
-    assert deployed["model"] == "lab: fedavg, 8 nodes, 2 rounds"
+    assert deployed["model"] == "lab model: 2 rounds, 8 nodes, fedavg"
     for key in ("percent_of_oracle", "default_percent_of_oracle", "local_percent_of_oracle"):
         assert 0 < deployed[key] <= 100
     assert mine["federated_model"] == deployed["model"]

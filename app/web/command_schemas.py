@@ -78,6 +78,13 @@ class FreePlay(_Command):
     enabled: bool = Field(strict=True)
 
 
+class UseDefaultModel(_Command):
+    """Drop the lab model deployed into this game: the default federated model decides again,
+    from the next decision on (refused when the default model already decides)."""
+
+    type: Literal["use_default_model"]
+
+
 class Ack(_Command):
     """The client has drawn every frame up to `seq`; the server sends a few frames ahead only."""
 
@@ -95,6 +102,7 @@ Command = Annotated[
     | HireDataScientist
     | AcceptFederation
     | FreePlay
+    | UseDefaultModel
     | Ack,
     Field(discriminator="type"),
 ]

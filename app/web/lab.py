@@ -6,7 +6,8 @@ frame; the connection goes on. `start` launches the run's task, which waits for 
 thread, one `round` frame each, and ends with `finished` or `cancelled`. Pause, resume, step and
 cancel act between rounds. A closed socket cancels the run; the handler returns only once the
 run's thread is done with its round. `deploy` puts the run's current global model behind the
-federated strategy of one live game session (`app.web.session.GameSession.deploy`).
+federated strategy of one live game session (`app.web.lab_deploy`: a model that earns less than
+the default one waits for the player's confirmation).
 
 Limits (docs/lab.md, section 6): a run too big for `max_lab_work` is refused in words; cancel, a
 closed socket and a stopping server set the run's cancel flag, so a round under way ends in seconds.
@@ -23,12 +24,12 @@ from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.web.connection import send_text
-from app.web.lab_runs import LabRunLike, LabServer, Ticket, model_label
+from app.web.lab_deploy import deploy, not_live, refused
+from app.web.lab_runs import LabRunLike, LabServer, Ticket
 from app.web.lab_schemas import (
     Cancel,
     Cancelled,
     Deploy,
-    Deployed,
     Finished,
     LabError,
     LabMessageError,
@@ -135,8 +136,8 @@ class LabConnection:
                 self._wake.set()
             case Cancel():
                 self._halt()
-            case Deploy(session=session):
-                await self._start_deploy(session)
+            case Deploy():
+                await self._start_deploy(message)
 
     async def _affordable(self, config: Any) -> bool:
         """Within `max_lab_work`; else refused in words before it takes a place in line."""
@@ -239,54 +240,27 @@ class LabConnection:
 
     # ---------------------------------------------------------------- deploying
 
-    async def _start_deploy(self, session: str) -> None:
+    async def _start_deploy(self, message: Deploy) -> None:
         run = self._run
         if run is None or run.rounds_done == 0:
-            await self._error("nothing to deploy yet: start a run and let it play a round")
-            return
-        if self._deploying is not None and not self._deploying.done():
-            await self._error("a deployment is under way: wait for its answer")
-            return
-        if session not in self.server.registry.games:
-            await self._error(_not_live(session), "session")
-            return
-        self._deploying = asyncio.create_task(self._deploy(run, session), name="lab-deploy")
+            await self._send(refused("nothing to deploy yet: start a run and let it play a round"))
+        elif self._deploying is not None and not self._deploying.done():
+            await self._send(refused("a deployment is under way: wait for its answer"))
+        elif message.session not in self.server.registry.games:
+            await self._send(not_live(message.session))
+        else:
+            self._deploying = asyncio.create_task(self._deploy(run, message), name="lab-deploy")
 
-    async def _deploy(self, run: LabRunLike, session: str) -> None:
-        server = self.server
+    async def _deploy(self, run: LabRunLike, message: Deploy) -> None:
         try:
-            async with self._model_lock:  # the model as of the last finished round
-                rounds = run.rounds_done
-                pool, tables = await server.workers.call(lambda: server.backend.deploy(run))
-            game = server.registry.games.get(session)
-            if game is None:
-                await self._error(_not_live(session), "session")
-                return
-            label = model_label(run.config, rounds)
-            game.session.deploy(pool, tables, label)
-            game.changed()
-            mine, (default, local) = await asyncio.gather(
-                asyncio.to_thread(server.backend.percent_of_oracle, pool), server.reference()
-            )
-            await self._send(
-                Deployed(
-                    session=session,
-                    model=label,
-                    rounds_done=rounds,
-                    percent_of_oracle=mine,
-                    default_percent_of_oracle=default,
-                    local_percent_of_oracle=local,
-                )
-            )
+            frame = await deploy(self.server, run, message, self._model_lock)
         except (asyncio.CancelledError, WebSocketDisconnect):
             raise
-        except ValueError as exc:  # refused in words: a diverged model, another partition's
-            with contextlib.suppress(Exception):
-                await self._error(str(exc))
         except Exception as exc:
             _log.exception("lab deployment failed")
-            with contextlib.suppress(Exception):
-                await self._error(f"the deployment failed: {exc}")
+            frame = LabError(message=f"the deployment failed: {exc}")
+        with contextlib.suppress(WebSocketDisconnect):
+            await self._send(frame)
 
     # ---------------------------------------------------------------- sending
 
@@ -296,10 +270,3 @@ class LabConnection:
     async def _send(self, frame: BaseModel) -> None:
         async with self._send_lock:
             await send_text(self.ws, frame.model_dump_json())
-
-
-def _not_live(session: str) -> str:
-    return (
-        f"the game {session} is not being played on this server right now: open the game's "
-        "dashboard (a game lives while a tab shows it), then deploy again"
-    )

@@ -38,6 +38,7 @@ class LabRunLike(Protocol):
 
     config: Any
     rounds_done: int
+    records: list[dict[str, Any]]
 
     @property
     def done(self) -> bool: ...
@@ -54,14 +55,6 @@ class LabRunLike(Protocol):
     def cancel(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-def model_label(config: Any, rounds: int) -> str:
-    """How the game names a deployed lab model: "lab: median, 80 nodes, 20 rounds"."""
-    label = f"lab: {config.aggregation}, {config.nodes} nodes, {rounds} rounds"
-    if config.attack != "none":
-        label += f", {config.attack} attack"
-    return label
 
 
 class Ticket:

@@ -55,10 +55,15 @@ class Cancel(_Message):
 
 
 class Deploy(_Message):
-    """Put the run's current global model behind the federated strategy of this game session."""
+    """Put the run's current global model behind the federated strategy of this game session
+    (a model that earns less than the default one only with `confirm_worse`)."""
 
     type: Literal["deploy"]
     session: str = Field(pattern=SESSION_PATTERN, description="The game's session id.")
+    confirm_worse: bool = Field(
+        default=False, strict=True, description="Deploy even if it earns less than the default "
+        "federated model (the player saw the `confirm_deploy` frame's warning and agreed).",
+    )  # fmt: skip
 
 
 LabMessage = Annotated[Start | Pause | Resume | Step | Cancel | Deploy, Field(discriminator="type")]
@@ -239,16 +244,32 @@ class Cancelled(BaseModel):
     rounds_done: int
 
 
-class Deployed(BaseModel):
-    """The lab's model now drives the session's federated strategy; profits as % of oracle."""
+class DeployFigures(BaseModel):
+    """A lab model measured for one game: its name there and profits as % of the oracle."""
 
-    type: Literal["deployed"] = "deployed"
     session: str
-    model: str = Field(description="What the game now shows as its federated model.")
+    model: str = Field(description="What the game shows (would show) as its federated model.")
     rounds_done: int
     percent_of_oracle: float = Field(description="The lab's model, fast fleet simulation.")
     default_percent_of_oracle: float = Field(description="The game's default federated model.")
     local_percent_of_oracle: float = Field(description="The factories' local models (median).")
+
+
+class DeployCheck(DeployFigures):
+    """Not deployed: the model earns less than the default one. Send `deploy` again with
+    `confirm_worse: true` to deploy it all the same."""
+
+    type: Literal["confirm_deploy"] = "confirm_deploy"
+    message: str = Field(description="The warning, in words, with the figures.")
+
+
+class Deployed(DeployFigures):
+    """The lab's model now drives the session's federated strategy; profits as % of oracle."""
+
+    type: Literal["deployed"] = "deployed"
+    worse_than_default: bool = Field(description="It earns less than the default model.")
+    warning: str | None = Field(default=None, description="What that costs, when it does.")
+    kept: str = Field(description="When the deployment ends (as the game's state says).")
 
 
 class LabError(BaseModel):
@@ -266,4 +287,14 @@ class LabStatus(BaseModel):
     threads: int = Field(description="Worker threads computing for the lab right now.")
 
 
-LabFrame = Queued | Started | RoundFrame | Status | Finished | Cancelled | Deployed | LabError
+LabFrame = (
+    Queued
+    | Started
+    | RoundFrame
+    | Status
+    | Finished
+    | Cancelled
+    | DeployCheck
+    | Deployed
+    | LabError
+)

@@ -50,6 +50,27 @@ class PolicyOutcomes(BaseModel):
     local_by_node: LocalOutcomes
 
 
+class LabModelView(BaseModel):
+    """A Federation Lab model deployed behind a game's federated strategy (docs/lab.md, section
+    4): the model that decides for that strategy, with its own figures, so the dashboard never
+    shows the default model's errors while another model decides."""
+
+    label: str = Field(
+        description="Its name with the run's settings, e.g. \"lab model: 20 rounds, 80 nodes, "
+        'median vs 20% sign_flip, DP eps 4.3, secure aggregation, int8".'
+    )
+    rounds: int = Field(description="Rounds the run had played when it was deployed.")
+    rmse: float | None = Field(description="Test RMSE of the global model (lab's test engines).")
+    late_life_rmse: float | None = Field(description="The same on cycles with true RUL <= 50.")
+    decision: Literal["calibrated", "raw"]
+    margin: float = Field(description="Its calibration margin (what the calibrated rule uses).")
+    percent_of_oracle: float = Field(description="In the game, fast fleet simulation.")
+    default_percent_of_oracle: float = Field(description="The default federated model's, alike.")
+    local_percent_of_oracle: float = Field(description="The factories' local models' (median).")
+    worse_than_default: bool = Field(description="It earns less than the default model.")
+    kept: str = Field(description="When the deployment ends (the same sentence as docs/lab.md).")
+
+
 class ModelMetrics(BaseModel):
     """Test RMSE (cycles) of each model on the held-out engines, and the federated learning curve.
 
@@ -74,4 +95,9 @@ class ModelMetrics(BaseModel):
     policies: PolicyOutcomes = Field(
         description="What each policy earns and lets fail with these models under this game's "
         "rules (fair draws of the game's seed)."
+    )
+    lab_model: LabModelView | None = Field(
+        default=None,
+        description="At GET /api/models?session=ID: the lab model that game's federated strategy "
+        "runs, null for the default model (frames carry it in the state's `lab_model`).",
     )

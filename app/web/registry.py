@@ -6,6 +6,9 @@
 - Games are saved at least every `save_interval_s` while they change, when their last watcher
   leaves and when the server stops; a reload (or a restart after kill -9) picks up the save.
 - `max_games` games at once, `max_connections_per_client` connections per client address.
+- A lab model deployed into a game (`app.web.deployments`) is kept here while nobody watches
+  the game, and given back when it is picked up again; a server restart drops it, and a game
+  resumed without the lab model it ran says so.
 - A game whose save fails stays in memory, even with nobody watching, and is tried again every
   `save_interval_s` until it is saved; its players are told (`app.web.save_faults`).
 """
@@ -25,6 +28,7 @@ import orjson
 from app.game.decisions import DecisionTables
 from app.game.engines import EngineTrace
 from app.game.history import ProfitPoint
+from app.web.deployments import Deployment, KeptDeployments, dropped_notice
 from app.web.frames import history_dict
 from app.web.live import LiveGame, Watcher
 from app.web.save_faults import SaveFaults
@@ -73,6 +77,7 @@ class GameRegistry:
         self._loading: dict[str, asyncio.Lock] = {}
         self._saver: asyncio.Task[None] | None = None
         self.faults = SaveFaults(settings.save_interval_s)
+        self.kept = KeptDeployments()  # lab models of games out of memory (nobody watching)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -152,7 +157,18 @@ class GameRegistry:
             if _unsaved([game]):  # kept in memory: the periodic save tries again (it was told)
                 return
         if not game.watchers and self.games.get(game.session_id) is game:
-            del self.games[game.session_id]
+            self._forget(game)
+
+    def _forget(self, game: LiveGame) -> None:
+        """Drop a game nobody watches from memory, keeping its lab model for its next visit."""
+        del self.games[game.session_id]
+        if self.store is not None and game.session.deployment is not None:
+            self.kept.keep(game.session_id, game.session.deployment)
+
+    def deployment(self, session_id: str) -> Deployment | None:
+        """The lab model the game `session_id` runs (in memory or kept), if any."""
+        game = self.games.get(session_id)
+        return game.session.deployment if game is not None else self.kept.get(session_id)
 
     def _new_game(self) -> LiveGame:
         self._check_room()
@@ -180,14 +196,20 @@ class GameRegistry:
                 f"{self.settings.game_expiry_days:g} days), so a new game was started."
             )
         try:
-            session = _restore(self.settings, self.pool, self.tables, saved)
+            session, lab_model = _restore(self.settings, self.pool, self.tables, saved)
         except ValueError as exc:
             return None, f"Your saved game could not be read ({exc}), so a new game was started."
         self._check_room()
+        deployment = self.kept.take(session_id)
+        if deployment is not None:
+            session.deploy(deployment)
         game = LiveGame(session_id, session, self.settings)
         game.saved_version, game.saved_tick = session.version, session.tick
         self.games[session_id] = game
-        return game, self.faults.resumed_notice(saved)
+        notice = self.faults.resumed_notice(saved)
+        if lab_model is not None and deployment is None:
+            notice = " ".join(n for n in (notice, dropped_notice(lab_model)) if n)
+        return game, notice
 
     # ---------------------------------------------------------------- saving
 
@@ -208,7 +230,7 @@ class GameRegistry:
                 await self._save(changed)
                 for game in changed:  # saved at last, and nobody watches: no need to keep it
                     if not game.watchers and self.games.get(game.session_id) is game:
-                        del self.games[game.session_id]
+                        self._forget(game)
 
     async def _save(self, games: Sequence[LiveGame]) -> None:
         if self.store is None or not games:
@@ -255,13 +277,16 @@ def _unsaved(games: Sequence[LiveGame]) -> list[LiveGame]:
 
 def _restore(
     settings: Settings, pool: Sequence[EngineTrace], tables: DecisionTables, saved: SavedGame
-) -> GameSession:
+) -> tuple[GameSession, str | None]:
+    """The saved session, and the name of the lab model it ran when saved (not saved itself)."""
     try:
         record: Any = orjson.loads(saved.state_json)
         points = [p for chunk in saved.history for p in _points(orjson.loads(chunk.points_json))]
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"damaged record: {exc}") from None
-    return GameSession.restore(settings, pool, tables, record, points)
+    session = GameSession.restore(settings, pool, tables, record, points)
+    lab_model = record.get("lab_model")
+    return session, lab_model if isinstance(lab_model, str) else None
 
 
 def _points(data: Any) -> list[ProfitPoint]:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.game.policies import StrategyName
-from app.web.model_schemas import ModelMetrics
+from app.web.model_schemas import LabModelView, ModelMetrics
 
 SlotStatus = Literal["running", "maintenance", "down"]
 
@@ -122,9 +122,13 @@ class GameStateView(BaseModel):
     free_play: bool
     federated_model: str = Field(
         default="default",
-        description='The federated strategy\'s model: "default", or a deployed lab model '
-        '(e.g. "lab: median, 80 nodes, 20 rounds").',
+        description="The federated strategy's model: \"default\", or a deployed lab model's "
+        "label (`lab_model.label`).",
     )
+    lab_model: LabModelView | None = Field(
+        default=None, description="The lab model that decides for the federated strategy (its "
+        "figures, and when its deployment ends), null while the default model does.",
+    )  # fmt: skip
     unlocked: list[StrategyName]
     offers: OffersView
     factories: list[FactoryView] = Field(
@@ -253,6 +257,7 @@ from app.web.command_schemas import (  # noqa: E402
     SetSpeed,
     SetStrategy,
     Step,
+    UseDefaultModel,
 )
 
 __all__ = [
@@ -269,4 +274,5 @@ __all__ = [
     "SetSpeed",
     "SetStrategy",
     "Step",
+    "UseDefaultModel",
 ]

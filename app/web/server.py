@@ -45,7 +45,7 @@ from app.web.security_headers import (
 from app.web.server_logs import log_config, websocket_protocol
 from app.web.settings import Settings
 from app.web.store import AsyncGameStore, GameStore, hold_save_file, release_save_file
-from app.web.views import game_config, model_metrics, strategy_views
+from app.web.views import game_config, model_metrics, models_of, strategy_views
 
 # Larger websocket frames are refused by uvicorn itself (connection closed). Messages between the
 # app's limit (`Settings.max_message_bytes`) and this one get a friendly error frame instead.
@@ -152,8 +152,8 @@ def create_app(settings: Settings, game_models: GameModels, *, save_games: bool 
         return strategies
 
     @app.get("/api/models")
-    async def get_models() -> ModelMetrics:
-        return models
+    async def get_models(session: str | None = None) -> ModelMetrics:
+        return models_of(models, registry.deployment(session) if session else None)
 
     @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
     async def compare_page(request: Request) -> HTMLResponse:

@@ -23,6 +23,7 @@ from app.game.history import ProfitHistory, ProfitPoint
 from app.game.progress import GameRuleError
 from app.game.simulation import new_game
 from app.game.state import GameState
+from app.web.deployments import Deployment
 from app.web.schemas import (
     AcceptFederation,
     Command,
@@ -34,6 +35,7 @@ from app.web.schemas import (
     SetSpeed,
     SetStrategy,
     Step,
+    UseDefaultModel,
 )
 from app.web.settings import Settings
 from app.web.state_view import StateViewBuilder, View
@@ -61,8 +63,9 @@ class GameSession:
         seed: int | None = None,
     ) -> None:
         self.settings = settings
-        self.pool = pool
-        self.tables = tables
+        self.pool = self.default_pool = pool
+        self.tables = self.default_tables = tables
+        self.deployment: Deployment | None = None  # a lab model's, behind the federated strategy
         self.running = True
         self.ticks_per_second = settings.default_ticks_per_second
         self.version = 0  # bumped whenever what a frame shows changes
@@ -119,11 +122,13 @@ class GameSession:
     # ---------------------------------------------------------------- frames
 
     def view(self) -> View:
-        """The state as frames send it (built once per version, whoever asks)."""
+        """The state as frames send it (built once per version, whoever asks), with the lab
+        model that decides (`lab_model`, the same object until another is deployed)."""
         if self._view is None or self._view[0] != self.version:
             view = self._views.build_fast(
                 self._game, running=self.running, ticks_per_second=self.ticks_per_second
             )
+            view["lab_model"] = None if self.deployment is None else self.deployment.view
             self._view = (self.version, view)
         return self._view[1]
 
@@ -131,16 +136,23 @@ class GameSession:
         """The patch from a view sent earlier to `view` (both made by this session)."""
         if sent is view:
             return {}
-        return self._views.patch(sent, view)
+        patch = self._views.patch(sent, view)
+        lab = view.get("lab_model")
+        if sent.get("lab_model") is not lab:  # an object replaces (docs/protocol.md)
+            patch["lab_model"] = None if lab is None else {"=": lab}
+        return patch
 
-    def deploy(self, pool: Sequence[EngineTrace], tables: DecisionTables, model: str) -> None:
-        """Play on with `pool`'s predictions (the same engines, another federated model) from
-        the next decision on; `tables` are built for `pool`, `model` names it for the dashboard.
-        Not saved: a game picked up again from the store plays the default model."""
-        if len(pool) != len(self.pool):
-            raise ValueError(f"a deployed pool must hold the same {len(self.pool)} engines")
+    def deploy(self, deployment: Deployment | None) -> None:
+        """Play on with a lab model's predictions (the same engines, another federated model)
+        from the next decision on, or with the default model's (None). Lasts as `KEPT` says."""
+        pool = self.default_pool if deployment is None else deployment.pool
+        if len(pool) != len(self.default_pool):
+            raise ValueError(f"a deployed pool must hold the same {len(self.default_pool)} engines")
         state = self.state
-        self.pool, self.tables, self.federated_model = pool, tables, model
+        self.deployment = deployment
+        self.pool = pool
+        self.tables = self.default_tables if deployment is None else deployment.tables
+        self.federated_model = DEFAULT_MODEL if deployment is None else deployment.label
         self._set_state(state)
 
     # ---------------------------------------------------------------- commands
@@ -179,6 +191,8 @@ class GameSession:
                 self.advance(1)
                 self.running = running and self.running
             case Reset(seed=seed):
+                if self.deployment is not None:  # a new game starts on the default model
+                    self.deploy(None)
                 self._start(
                     self.state.seed if seed is None else seed,
                     free_play=self.state.progress.free_play,
@@ -190,6 +204,10 @@ class GameSession:
                 self._set_state(progress_rules.accept_federation(self.state, game))
             case FreePlay(enabled=enabled):
                 self._set_state(progress_rules.set_free_play(self.state, enabled, game))
+            case UseDefaultModel():
+                if self.deployment is None:
+                    raise GameRuleError("the default federated model already decides")
+                self.deploy(None)
             case _:  # a new command type without a rule here is a bug, not a client error
                 raise TypeError(f"no handler for command {command!r}")
         return Outcome()
@@ -202,12 +220,14 @@ class GameSession:
         return saved
 
     def saved_json(self) -> bytes:
-        """`saved()` as JSON, fast (hundreds of games are saved every second)."""
+        """`saved()` as JSON, fast (hundreds of games are saved every second). A lab model is
+        named (`lab_model`), never saved: a game resumed without it says so."""
         pace = orjson.dumps(
             {
                 "format": SAVE_FORMAT,
                 "running": self.running,
                 "ticks_per_second": self.ticks_per_second,
+                **({} if self.deployment is None else {"lab_model": self.deployment.label}),
             }
         )
         return pace[:-1] + b',"state":' + state_to_json(self.state) + b"}"

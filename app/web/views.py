@@ -11,6 +11,8 @@ from typing import Any
 from app.game import progress as progress_rules
 from app.game.engines import EngineTrace
 from app.game.strategies import strategy_infos
+from app.web.deployments import Deployment
+from app.web.model_schemas import LabModelView
 from app.web.schemas import GameConfig, ModelMetrics, StrategyView
 from app.web.settings import Settings
 
@@ -61,3 +63,11 @@ def game_config(settings: Settings, feature_names: Sequence[str]) -> GameConfig:
 def model_metrics(metrics: Mapping[str, Any]) -> ModelMetrics:
     """The engine's metrics as the dashboard's model panel reads them (extra keys ignored)."""
     return ModelMetrics.model_validate(dict(metrics))
+
+
+def models_of(models: ModelMetrics, deployment: Deployment | None) -> ModelMetrics:
+    """The server's model metrics as one game sees them: with the lab model it runs, if any
+    (the Models panel shows the model that decides, never only the default one)."""
+    if deployment is None:
+        return models
+    return models.model_copy(update={"lab_model": LabModelView.model_validate(deployment.view)})
