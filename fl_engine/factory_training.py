@@ -34,6 +34,7 @@ from fl_engine.factory_calibration import (
     cross_fit_folds,
     residual_counts,
 )
+from fl_engine.factory_federation import FederationInputs, FederationResult, FederationRunner
 from fl_engine.factory_types import (
     FactoryModels,
     FactoryModelsConfig,
@@ -81,14 +82,16 @@ def train_factory_models(
     progress: Progress | None = None,
     *,
     threads: int | None = 1,
+    federation: FederationRunner | None = None,
 ) -> FactoryModels:
     """Train centralized, federated and every factory's local model (see the module docstring).
 
     `progress(stage, done, total)` is told each round of each stage. `threads`: torch threads
     while training (see `fl_engine.threads`); the results do not depend on it beyond float rounding.
+    `federation`: where the federated and local stages run (None: here, `rounds.train_rounds`).
     """
     with torch_threads(threads):
-        return _train(runs, cfg, progress)
+        return _train(runs, cfg, progress, federation)
 
 
 @dataclass
@@ -100,6 +103,7 @@ class TrainedStages:
     centralized: RoundsResult
     federated: RoundsResult
     local: RoundsResult
+    on_nodes: FederationResult | None = None  # a runner's result, with the nodes' counts
 
 
 def train_stages(
@@ -110,13 +114,15 @@ def train_stages(
     seconds: dict[str, float],
     after_round: Callable[[str, Tensor], None] | None = None,
     holdout: list[IndexArray] | None = None,
+    federation: FederationRunner | None = None,
 ) -> TrainedStages:
     """Centralized, federated over every factory, and every factory alone, from one seeded start.
 
     Shared by the game's models and `benchmark`, so both deal engines, seed minibatches and count
     epochs the same way. `after_round(stage, params)` runs after each round, before `tick`. Only
     the federated stage uses `cfg.server_optimizer`. `holdout[i]`: engines factory i leaves out of
-    every stage (a cross-fit fold); the deal and the seeds stay those of the full run."""
+    every stage (a cross-fit fold); the deal and the seeds stay those of the full run.
+    `federation` trains the federated and local stages elsewhere (`factory_federation`)."""
     target = family.target_scale(data)
     rng = np.random.default_rng(cfg.seed)
     partition = iid(data.train_engines, data.engine_groups(), cfg.n_nodes, rng)
@@ -161,6 +167,11 @@ def train_stages(
     central = run(
         "centralized", pooled, pooled_epochs, 1, cfg.centralized_batch_size, cfg.seed + 1, False
     )
+    if federation is not None:
+        t = time.perf_counter()
+        done = federation(FederationInputs(data, family, cfg, init, nodes, tick, after_round))
+        seconds["federated"] = time.perf_counter() - t
+        return TrainedStages(partition, target, central, done.federated, done.local, done)
     # local draws the same minibatches as federated: the two differ only in the averaging (and
     # the server's step on it, `cfg.server_optimizer`)
     federated = run(
@@ -170,7 +181,9 @@ def train_stages(
     return TrainedStages(partition, target, central, federated, local)
 
 
-def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> FactoryModels:
+def _train(
+    runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None, runner: FederationRunner | None
+) -> FactoryModels:
     tick = progress or (lambda stage, done, total: None)
     seconds: dict[str, float] = {}
     t0 = start = time.perf_counter()
@@ -193,7 +206,7 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
             curves.setdefault(f"{name}_curve", []).append(s["rmse"][0])
             curves.setdefault(f"{name}_late_life_curve", []).append(s["late_life_rmse"][0])
 
-    trained = train_stages(data, family, cfg, tick, seconds, after_round)
+    trained = train_stages(data, family, cfg, tick, seconds, after_round, federation=runner)
     target, partition = trained.target, trained.partition
     central, federated, local = trained.centralized, trained.federated, trained.local
 
@@ -210,13 +223,14 @@ def _train(runs: Runs, cfg: FactoryModelsConfig, progress: Progress | None) -> F
     }
     seconds["evaluate"] = time.perf_counter() - t
     tick("evaluate", 1, 1)
-    calibration = _calibrate(data, family, cfg, params, partition, tick, seconds)
+    calibration = _calibrate(data, family, cfg, params, partition, tick, seconds, trained.on_nodes)
 
     seconds["total"] = time.perf_counter() - start
     ids = runs.engine_ids
     node_engines = [[ids[e] for e in part] for part in partition]
     metrics = {
         "format": FORMAT,
+        "runtime": runner.name if runner is not None else "inprocess",
         "family": cfg.model,
         **{
             measure: {
@@ -273,12 +287,16 @@ def _calibrate(
     partition: list[IndexArray],
     tick: Progress,
     seconds: dict[str, float],
+    on_nodes: FederationResult | None = None,
 ) -> FactoryCalibration:
-    """Every model's margin (`fl_engine.factory_calibration`), on training engines only."""
+    """Every model's margin (`fl_engine.factory_calibration`), on training engines only; the
+    federated and local counts are the nodes' own where a runner trained them."""
     spec = cfg.calibration_spec
     if cfg.calibration == "in-sample":
         t = time.perf_counter()
         counts = residual_counts(data, family, family.target_scale(data), params, partition, spec)
+        if on_nodes is not None:  # the centralized model's counts stay the parent's (pooled)
+            counts = on_nodes.counts(counts.centralized)
         seconds["calibrate"] = time.perf_counter() - t
         return counts.calibration(spec, cfg.calibration)
     total: ResidualCounts | None = None

@@ -17,6 +17,7 @@ import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from fl_engine.flower.family_apps import family_query, family_train
 from fl_engine.flower.records import from_record, to_record
 from fl_engine.flower.settings import RunSettings
 from fl_engine.flower.task import train_node
@@ -32,6 +33,8 @@ app = ClientApp()
 def train(msg: Message, context: Context) -> Message:
     """Train on this node's rows from the received model; reply with the model and metrics."""
     settings = RunSettings.from_config(context.run_config, context.node_config)
+    if settings.family:  # another model family: fl_engine/flower/family_apps.py
+        return family_train(msg, context, settings)
     partition_id = int(context.node_config["partition-id"])
     num_partitions = int(context.node_config["num-partitions"])
     if num_partitions != settings.nodes:
@@ -58,6 +61,12 @@ def train(msg: Message, context: Context) -> Message:
         }
     )
     return Message(content=RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)
+
+
+@app.query()
+def query(msg: Message, context: Context) -> Message:
+    """A model-family run's residual counts after the last round (`family_apps`)."""
+    return family_query(msg, context)
 
 
 def _int(value: object) -> int:

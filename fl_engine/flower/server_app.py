@@ -20,6 +20,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from fl_engine.experiment import predict_rul
 from fl_engine.flower import outputs
+from fl_engine.flower.family_apps import family_server
 from fl_engine.flower.fast_grid import fast_replies
 from fl_engine.flower.records import from_record, to_record
 from fl_engine.flower.settings import RunSettings
@@ -39,6 +40,9 @@ def main(grid: Grid, context: Context) -> None:
     torch.set_num_threads(1)
     grid = fast_replies(grid)  # a deployment's grid looks for replies every 50 ms, not 3 s
     settings = RunSettings.from_config(context.run_config)
+    if settings.family:  # another model family: fl_engine/flower/family_apps.py
+        family_server(grid, context, settings, ROUND_LISTENERS.get(settings.out_dir))
+        return
     out_dir = Path(settings.out_dir)
     outputs.start(out_dir)
     fed = load_federation(settings)

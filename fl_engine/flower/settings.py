@@ -30,6 +30,11 @@ class RunSettings:
     aggregation: str
     round_timeout: float
     min_nodes: int = 0  # nodes a round needs to start and aggregate; 0 = all `nodes`
+    family: str = ""  # `Family.describe()` (`families.family_config`); "" = the FF09 MLP
+    plan_seed: int = -1  # seed of the replayed minibatch stream; -1 = `seed`
+    local_models: bool = False  # every node also trains its own model alone
+    calibration_level: float = 0.9
+    calibration_window: float = 30.0
 
     @classmethod
     def from_config(
@@ -56,6 +61,11 @@ class RunSettings:
             aggregation=str(run_config.get("aggregation", "fedavg")),
             round_timeout=float(run_config.get("round-timeout", 3600.0)),
             min_nodes=int(run_config.get("min-nodes", 0)),
+            family=str(run_config.get("family", "")),
+            plan_seed=int(run_config.get("plan-seed", -1)),
+            local_models=bool(run_config.get("local-models", False)),
+            calibration_level=float(run_config.get("calibration-level", 0.9)),
+            calibration_window=float(run_config.get("calibration-window", 30.0)),
         )
 
     @property

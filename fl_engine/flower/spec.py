@@ -45,6 +45,13 @@ class FlowerSpec:
     cycle_input: bool = False
     aggregation: str = "fedavg"
     round_timeout_s: float = 3600.0
+    # Another model family: `Family.describe()` as `fl_engine.flower.families.family_config`
+    # writes it; "" = the FF09 experiment's MLP (`hidden`, `cycle_input`) as above.
+    family: str = ""
+    plan_seed: int | None = None  # seed of the minibatch stream; None = `seed`
+    local_models: bool = False  # every node also trains its own model alone (the game's local)
+    calibration_level: float = 0.9  # the margins' quantile (`fl_engine.calibration`)
+    calibration_window: float = 30.0  # ... of residuals at true RUL <= this
 
     def __post_init__(self) -> None:
         if self.sample_fraction != 1.0:
@@ -77,6 +84,11 @@ class FlowerSpec:
             "cycle-input": self.cycle_input,
             "aggregation": self.aggregation,
             "round-timeout": self.round_timeout_s,
+            "family": self.family,
+            "plan-seed": -1 if self.plan_seed is None else self.plan_seed,
+            "local-models": self.local_models,
+            "calibration-level": self.calibration_level,
+            "calibration-window": self.calibration_window,
         }
 
 
