@@ -144,12 +144,16 @@ def train_functional(
     node_idx: Tensor,
     plans: list[Tensor],
     opt: AdamConfig,
+    gradients: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor] | None = None,
 ) -> None:
     """Same contract as `train_functional_loop`, every node at once.
 
     Ragged node sizes: nodes are put in order of size, largest first, so at each step the nodes
     that still have a batch are a prefix and the step works on the first k rows (the FF09
     trainer's scheme; no masked-out work). A short last batch is weighted by its real size.
+    `gradients` (P [k, n_params], x [k, batch, *sample], y, w [k, batch]) -> [k, n_params]
+    replaces `vmap(grad)` where a model's are written out by hand (`window_training`): the same
+    training, without autograd's cost per op; the table's inputs are then in its layout.
     """
     order = torch.argsort(nodes.sizes[node_idx], descending=True, stable=True)
     P = params[order]  # [k, n_params], a copy in size order
@@ -157,7 +161,7 @@ def train_functional(
     m, v = torch.zeros_like(P), torch.zeros_like(P)
     anchor = P.clone() if opt.prox_mu else None  # FedProx: the weights each node started from
     done = torch.zeros(len(idx), dtype=torch.float64)  # Adam steps each node has taken
-    gradients = _gradient_fn(model)
+    gradients = gradients or _gradient_fn(model)
     sample_shape = table.inputs.shape[1:]
     held = nodes.rows[idx]  # [k, max_rows] each node's samples, built once, not per step
     for plan in plans:

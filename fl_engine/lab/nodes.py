@@ -30,14 +30,19 @@ from fl_engine.local_training import AdamConfig, NodeData, train_vectorized
 from fl_engine.model import forward
 from fl_engine.model_families import Family, FF09Family, TargetScale, WindowFamily
 from fl_engine.window import RUL_CAP, window_rows
+from fl_engine.window_training import transposed_windows, window_gradients, window_predict
 
 LOSS_ROWS = 128  # rows of its own data each node's loss is measured on (a fixed seeded sample)
-LOSS_CHUNK = 256  # nodes per forward pass when measuring losses
-MAX_BATCH_NODES = 512  # nodes trained at once: about as fast per node as all at once
+# Nodes per step of the trainers and per forward pass of the losses. The window model's steps are
+# bound by memory, not arithmetic: a batch of 128 nodes' minibatch windows (128 x 32 x 1.9 KB)
+# mostly stays in cache between the gather, the forward pass and the gradients, where 512 nodes'
+# (31 MB) went to memory and back three times (measured ~2x the CPU time a row here).
+MAX_BATCH_NODES = {"window": 128, "ff09": 512}
+LOSS_CHUNK = {"window": 32, "ff09": 256}
 # Node-row-epochs between two cancel checks. Measured on 2 busy cores with one torch thread: the
-# window model trains ~140,000 a second in batches of 512 nodes, FF09 ~700,000; so a check
-# comes about every 2 s of work at most, and a batch is never so small that it runs slower.
-CHECK_WORK = {"window": 300_000, "ff09": 1_500_000}
+# window model trains ~350,000 a second (hand-written gradients, `window_training`), FF09
+# ~1,500,000; so a check comes every ~0.3 s of work at most, well within a second.
+CHECK_WORK = {"window": 100_000, "ff09": 500_000}
 
 
 class _CheckedEpochs(list[Tensor]):
@@ -80,11 +85,14 @@ class LabNodes:
         self.loss_positions = [
             np.sort(rng.choice(len(r), min(len(r), LOSS_ROWS), replace=False)) for r in node_rows
         ]
+        self._loss_pos, self._loss_mask = _padded(self.loss_positions)  # [base nodes, width]
         if isinstance(family, WindowFamily):
             rows = np.concatenate(node_rows)
             wr = window_rows(data.engine_rows, data.runs.n_rows, family.cfg.window)[rows]
             source = torch.as_tensor(rows, dtype=torch.long)
-            inputs = data.x[torch.as_tensor(wr, dtype=torch.long)]  # [samples, window, features]
+            # [samples, features, window]: the layout the hand-written gradients read
+            inputs = transposed_windows(data.x[torch.as_tensor(wr, dtype=torch.long)])
+            self._gradients = window_gradients(family.model.layout, family.cfg)
             self.table = SampleTable(inputs, y[source], source)
             self.poisoned_table = SampleTable(inputs, self._poisoned_y[source], source)
             bounds = np.cumsum([0] + [len(r) for r in node_rows])
@@ -110,7 +118,8 @@ class LabNodes:
             1 if isinstance(self.family, WindowFamily) else epochs
         )
         work = CHECK_WORK.get(self.family.name, CHECK_WORK["window"])
-        return max(2, min(MAX_BATCH_NODES, int(work // max(per_node, 1.0))))
+        most = MAX_BATCH_NODES.get(self.family.name, MAX_BATCH_NODES["window"])
+        return max(2, min(most, int(work // max(per_node, 1.0))))
 
     def train(
         self,
@@ -152,7 +161,9 @@ class LabNodes:
         family = self.family
         if isinstance(family, WindowFamily):
             table = self.poisoned_table if poisoned else self.table
-            train_functional(family.model, params, table, self.samples, base, plans, adam)
+            train_functional(
+                family.model, params, table, self.samples, base, plans, adam, self._gradients
+            )
         else:
             assert isinstance(family, FF09Family)
             data = self._ff09_poisoned() if poisoned else self.node_data
@@ -167,36 +178,45 @@ class LabNodes:
             self._poisoned_data = NodeData(d.x, padded, d.sizes, d.source)  # x shared
         return self._poisoned_data
 
-    def losses(self, params: Tensor, base: Tensor) -> Tensor:
+    def losses(
+        self, params: Tensor, base: Tensor, cancel: Callable[[], bool] | None = None
+    ) -> Tensor:
         """Each model's mean squared error in the trainer's units (standardized target) on its
-        base node's fixed sample of own rows (true targets): params [k, n_params] -> [k]."""
-        out = []
+        base node's fixed sample of own rows (true targets): params [k, n_params] -> [k];
+        `Cancelled` as soon as `cancel()` is true before a chunk of nodes."""
+        out, chunk = [], LOSS_CHUNK.get(self.family.name, LOSS_CHUNK["window"])
         with torch.no_grad():
-            for start in range(0, len(base), LOSS_CHUNK):
-                out.append(
-                    self._losses(
-                        params[start : start + LOSS_CHUNK], base[start : start + LOSS_CHUNK]
-                    )
-                )
+            for start in range(0, len(base), chunk):
+                if cancel is not None and cancel():
+                    raise Cancelled("the run was cancelled")
+                out.append(self._losses(params[start : start + chunk], base[start : start + chunk]))
         return torch.cat(out) if out else torch.zeros(0)
 
     def _losses(self, params: Tensor, base: Tensor) -> Tensor:
-        picks = [self.loss_positions[b] for b in base.tolist()]
-        width = max(len(p) for p in picks)
-        pos = torch.zeros(len(picks), width, dtype=torch.long)
-        mask = torch.zeros(len(picks), width)
-        for i, p in enumerate(picks):
-            pos[i, : len(p)] = torch.as_tensor(p)
-            pos[i, len(p) :] = int(p[0])
-            mask[i, : len(p)] = 1.0
+        pos, mask = self._loss_pos[base], self._loss_mask[base]  # [k, width]
         family = self.family
         if isinstance(family, WindowFamily):
-            idx = self.samples.rows[base.unsqueeze(1), pos]  # [k, width] into the table
-            x, y = self.table.inputs[idx], self.table.targets[idx]
-            pred = torch.func.vmap(family.model)(params, x)  # [k, width]
+            idx = self.samples.rows[base.unsqueeze(1), pos].view(-1)  # [k * width] into the table
+            x = self.table.inputs.index_select(0, idx)  # [k * width, features, window]
+            y = self.table.targets[idx].view(pos.shape)  # [k, width]
+            x = x.view(*pos.shape, *x.shape[1:])  # [k, width, features, window]
+            pred = window_predict(family.model.layout, family.cfg, params, x)  # [k, width]
         else:
             assert isinstance(family, FF09Family)
             b = base.unsqueeze(1)
             x, y = self.node_data.x[b, pos], self.node_data.y[b, pos]
             pred = forward(family.mlp, params, x)
         return ((pred - y).square() * mask).sum(1) / mask.sum(1)
+
+
+def _padded(positions: list[IndexArray]) -> tuple[Tensor, Tensor]:
+    """Ragged positions -> ([n, width] long, padded with each row's first; [n, width] 1/0 mask),
+    built once so measuring 8,000 nodes' losses loops over no node in Python."""
+    width = max(len(p) for p in positions)
+    pos = torch.zeros(len(positions), width, dtype=torch.long)
+    mask = torch.zeros(len(positions), width)
+    for i, p in enumerate(positions):
+        pos[i, : len(p)] = torch.as_tensor(p)
+        pos[i, len(p) :] = int(p[0])
+        mask[i, : len(p)] = 1.0
+    return pos, mask

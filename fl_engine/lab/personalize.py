@@ -32,7 +32,6 @@ class LabRun(Protocol):
     """What personalization reads of a `run.LabRun` (a protocol: run.py imports this module)."""
 
     config: LabConfig
-    nodes: LabNodes
     batch_size: int
     init: Tensor
     family: Family
@@ -41,6 +40,9 @@ class LabRun(Protocol):
     data: ProtocolData
     condition: NDArray[np.intp] | None
     partition: list[NDArray[np.intp]]
+
+    @property
+    def nodes(self) -> LabNodes: ...
 
     def global_params(self) -> Tensor: ...
 

@@ -17,7 +17,7 @@ and where the loss is not finite (a NaN attacker's). `rmse`/`late_life_rmse` are
 model on the protocol's held-out engines, in cycles; null if not finite.
 
 `cancel()` (any thread) stops the round under way between two batches of nodes (`LabNodes.train`):
-`step` raises `limits.Cancelled`, and the run is over.
+`step` raises `limits.Cancelled`, and the run is over. `close()` also frees its training state.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from fl_engine.aggregation import make_aggregator
-from fl_engine.attacks import attacked
 from fl_engine.calibration import Calibration
 from fl_engine.data import Runs
 from fl_engine.factory_types import FAMILY_DEFAULTS, FeatureScaling
@@ -43,13 +42,15 @@ from fl_engine.held_out import HeldOutSet
 from fl_engine.lab.calibrate import lab_calibration
 from fl_engine.lab.conditions import condition_protocol, condition_runs, has_conditions
 from fl_engine.lab.config import LabConfig
-from fl_engine.lab.limits import Cancelled, LabWork, lab_work
+from fl_engine.lab.limits import Cancelled, lab_work
+from fl_engine.lab.local_round import RoundTraining, train_participants
+from fl_engine.lab.memory import release_memory
 from fl_engine.lab.nodes import LabNodes
 from fl_engine.lab.notes import run_notes
 from fl_engine.lab.personalize import personalized_scores
 from fl_engine.lab.schedule import choose_attackers, plan_round
 from fl_engine.lab.server_round import RoundServer
-from fl_engine.local_training import AdamConfig, epoch_plan
+from fl_engine.local_training import AdamConfig
 from fl_engine.model_families import family_of
 from fl_engine.partition import PARTITIONS, by_condition
 
@@ -86,7 +87,9 @@ class LabRun:
         self.target = self.family.target_scale(data)
         self.n_base = min(config.nodes, BASE_NODES)
         self.partition = self._partition()  # each base node's protocol rows
-        self.nodes = LabNodes(self.family, data, self.target, self.partition, config.seed)
+        self._nodes: LabNodes | None = None
+        self._busy = threading.Lock()  # held by the round under way
+        self._closing = False
         self.test = HeldOutSet(data, self.family)
         self.batch_size = int(FAMILY_DEFAULTS[config.model]["batch_size"])
         self.adam = AdamConfig(lr=config.lr, prox_mu=config.adam_prox_mu())
@@ -100,14 +103,13 @@ class LabRun:
         self._is_attacker[self.attackers] = True
         base_sizes = self.nodes.sizes.numpy().astype(np.float64)
         self.work = (base_sizes / base_sizes.mean())[np.arange(config.nodes) % self.n_base]
+        f = len(self.attackers)
         self.aggregator = make_aggregator(
             config.aggregation,
             server_lr=config.server_lr,
             momentum=config.server_momentum,
             trim_fraction=config.trim_fraction,
-            krum_byzantine=config.krum_byzantine
-            if config.krum_byzantine is not None
-            else len(self.attackers),
+            krum_byzantine=config.krum_byzantine if config.krum_byzantine is not None else f,
             multi_krum=config.multi_krum,
             seed=config.seed,
         )
@@ -117,10 +119,7 @@ class LabRun:
         self._calibration: tuple[int, Calibration] | None = None
         self._cancel = threading.Event()
 
-    @staticmethod
-    def estimate_work(runs: Runs, config: LabConfig, data_dir: Path | None = None) -> LabWork:
-        """`config`'s training work before any run is built (`limits.lab_work`)."""
-        return lab_work(runs, config, data_dir)
+    estimate_work = staticmethod(lab_work)  # `config`'s work before any run is built
 
     def cancel(self) -> None:
         """Stop the round under way at its next check (from any thread); no round after it."""
@@ -165,6 +164,14 @@ class LabRun:
 
     def step(self) -> dict[str, Any]:
         """Play one round and return its record; a ValueError once every round is played."""
+        with self._busy:
+            try:
+                return self._step()
+            finally:
+                if self._closing:  # closed meanwhile: free what the round held
+                    self._release()
+
+    def _step(self) -> dict[str, Any]:
         if self.budget_spent:
             raise ValueError(
                 f"the privacy budget is spent: another round would take epsilon past "
@@ -183,7 +190,7 @@ class LabRun:
         after: list[float | None] = [None] * cfg.nodes
         # Every round reaches the server, an empty one too: under DP it is a release like any
         # other (the noise alone), accounted as one.
-        sent = self._train_round(g, part, base) if len(part) else g[None][:0]
+        sent = train_participants(self._training(), g, part, base) if len(part) else g[None][:0]
         self._check()
         weights = self.nodes.sizes[base].to(g.dtype)
         got = self.server.deliver(
@@ -197,9 +204,11 @@ class LabRun:
             self._params = outcome.params.detach().clone()
         if len(part):
             uniq, inverse = torch.unique(base, return_inverse=True)
-            new = self.nodes.losses(self._params.expand(len(uniq), -1), uniq)[inverse]
-            for node, b, a in zip(part.tolist(), self.nodes.losses(sent, base), new, strict=True):
-                before[node], after[node] = _finite(float(b)), _finite(float(a))
+            stop = self._cancel.is_set
+            new = self.nodes.losses(self._params.expand(len(uniq), -1), uniq, stop)[inverse]
+            sent_losses = self.nodes.losses(sent, base, stop)
+            for node, b, a in zip(part.tolist(), sent_losses.tolist(), new.tolist(), strict=True):
+                before[node], after[node] = _finite(b), _finite(a)
         scores = self.test.scores(self._params[None], self.target.to_cycles)
         self.rounds_done = round_no
         record = {
@@ -230,41 +239,36 @@ class LabRun:
         self.records.append(record)
         return record
 
-    def _train_round(self, g: Tensor, part: NDArray[np.intp], base: Tensor) -> Tensor:
-        """Every participant trains from the global model; attackers then replace what they send.
-        Returns the models sent [k, n_params], in `part` order."""
-        cfg = self.config
-        plans = [
-            epoch_plan(self.nodes.sizes[base], self.batch_size, self.generator)
-            for _ in range(cfg.local_epochs)
-        ]
-        trained = g.unsqueeze(0).repeat(len(part), 1)
-        attacking = self._is_attacker[part]
-        poisoned = attacking if cfg.attack == "label" else np.zeros(len(part), dtype=bool)
-        if poisoned.any():
-            for mask, poison in ((~poisoned, False), (poisoned, True)):
-                idx = torch.as_tensor(np.flatnonzero(mask), dtype=torch.long)
-                sub = trained[idx]
-                plan, stop = [p[idx] for p in plans], self._cancel.is_set
-                self.nodes.train(sub, base[idx], plan, self.adam, poison, stop)
-                trained[idx] = sub
-        else:
-            self.nodes.train(trained, base, plans, self.adam, False, self._cancel.is_set)
-        if attacking.any() and cfg.attack != "label":
-            idx = torch.as_tensor(np.flatnonzero(attacking), dtype=torch.long)
-            trained[idx] = attacked(
-                cfg.attack,
-                g,
-                trained[idx],
-                scale=cfg.attack_scale,
-                noise_std=cfg.noise_std,
-                generator=self.attack_generator,
-            )
-        return trained
+    def _training(self) -> RoundTraining:
+        return RoundTraining(
+            self.config, self.nodes, self.adam, self.batch_size, self.generator,
+            self.attack_generator, self._is_attacker, self._cancel.is_set,
+        )  # fmt: skip
+
+    @property
+    def nodes(self) -> LabNodes:
+        """The nodes' data: built with the run, dropped by `close`, rebuilt if asked again."""
+        if self._nodes is None:
+            cfg = self.config
+            self._nodes = LabNodes(self.family, self.data, self.target, self.partition, cfg.seed)
+        return self._nodes
 
     def close(self) -> None:
-        """Cancel the round under way, if any: an in-process run holds no process or thread."""
+        """The run is over: cancel any round under way and free the training state and the
+        allocator's free pages (`memory`); a round in another thread frees them as it stops.
+        A closed run still scores, calibrates and deploys (model, records, test set stay)."""
         self.cancel()
+        self._closing = True
+        if self._busy.acquire(blocking=False):
+            try:
+                self._release()
+            finally:
+                self._busy.release()
+
+    def _release(self) -> None:
+        self._nodes = None
+        self.server.compressor = None  # top-k's residuals: [nodes, n_params]; no round follows
+        release_memory()
 
     @property
     def closed(self) -> bool:
