@@ -241,3 +241,8 @@ def test_expected_refusals_log_one_line_and_no_traceback(
     ]
     assert all(r.exc_info is None for r in caplog.records)
     assert all(gone not in r.getMessage() for r in caplog.records)  # a session id is secret
+
+
+def test_the_docs_say_the_lifecycle_the_game_says() -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "lab.md").read_text()
+    assert KEPT in " ".join(docs.replace("**", "").split())

@@ -23,6 +23,7 @@ const page = {
   rounds: [], // round records
   final: null,
   deployed: null,
+  check: null, // the last `confirm_deploy` frame: a worse model the player was asked about
   errors: [],
   frames: [], // frame types received, in order
   charts: null, // points per chart
@@ -156,6 +157,10 @@ function handle(frame) {
       page.control = null;
       page.status = "cancelled";
       say(`Cancelled after ${frame.rounds_done} round${frame.rounds_done === 1 ? "" : "s"}.`);
+      break;
+    case "confirm_deploy":
+      page.check = frame;
+      deploy.confirm(frame);
       break;
     case "deployed":
       page.deployed = frame;

@@ -2,6 +2,9 @@
 // model next to the median over the factories), the same near the end of an engine's life
 // (where maintenance is decided), each model's calibration margin with what each policy lets
 // fail and earns (`models.calibration`, `models.policies`), and the federated learning curve.
+// While a lab model decides for the federated strategy (`state.lab_model`, docs/lab.md section
+// 4), its own errors, margin and % of the oracle get a row of their own, "Lab model (decides)",
+// and the default federated model's rows say they do not decide.
 
 import { COLORS, destroyChart } from "../charts/core.js";
 import { curveChart } from "../charts/plots.js";
@@ -9,6 +12,9 @@ import { $, el, setHidden, setText } from "../dom.js";
 import { median } from "../compare/summary.js";
 
 const YOURS = "#f5a524"; // the player's colour (FACTORY_COLORS[0])
+const LAB = "#5ad1a0"; // a deployed lab model's rows
+export const LAB_ROW = "Lab model (decides)";
+const fedLabel = (lab) => (lab ? "Default federated (not deciding)" : "Federated");
 
 // What each model family sees, in a few words.
 export const FAMILIES = {
@@ -34,7 +40,7 @@ const NUMBER_WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven
 
 // The policy table's rows: [key, label, margin, failures, % of the oracle, colour]; the
 // player's own local model's outcome is its node's in `policies.local_by_node`.
-export function policyRows(m, node) {
+export function policyRows(m, node, lab = null) {
   const cal = m.calibration || null;
   const pol = m.policies || { percent_of_oracle: {}, failures: {} };
   const locals = cal ? cal.local.map((c) => c.margin) : [];
@@ -52,7 +58,14 @@ export function policyRows(m, node) {
       COLORS.local,
     ],
     ["yours", `Your local (node ${node})`, mine, ...ownOutcome(pol, node), YOURS],
-    ["federated", "Federated", cal ? cal.federated.margin : null, ...out("federated"), COLORS.fed],
+    [
+      "federated",
+      fedLabel(lab),
+      cal ? cal.federated.margin : null,
+      ...out("federated"),
+      COLORS.fed,
+    ],
+    ...(lab ? [["lab", LAB_ROW, lab.margin, null, lab.percent_of_oracle, LAB]] : []),
     [
       "centralized",
       "Centralized",
@@ -129,7 +142,7 @@ export function mountModels(store) {
   let curve = null;
   let shownNode = null;
 
-  function buildFigures(m, node) {
+  function buildFigures(m, node, lab) {
     shownNode = node;
     const mine = factoryModel(m, node);
     const n = (m.factories || []).length;
@@ -143,7 +156,8 @@ export function mountModels(store) {
         ["centralized", "Centralized", m.centralized_rmse, COLORS.centralized],
         ["local", median, m.local_rmse, COLORS.local],
         ["yours", yours, mine ? mine.rmse : null, YOURS],
-        ["federated", "Federated", m.federated_rmse, COLORS.fed],
+        ["federated", fedLabel(lab), m.federated_rmse, COLORS.fed],
+        ...(lab ? [["lab", LAB_ROW, lab.rmse, LAB]] : []),
       ],
       "rmse",
     );
@@ -153,14 +167,20 @@ export function mountModels(store) {
         ["centralized", "Centralized", m.centralized_late_life_rmse, COLORS.centralized],
         ["local", median, m.local_late_life_rmse, COLORS.local],
         ["yours", yours, mine ? mine.late_life_rmse : null, YOURS],
-        ["federated", "Federated", m.federated_late_life_rmse, COLORS.fed],
+        ["federated", fedLabel(lab), m.federated_late_life_rmse, COLORS.fed],
+        ...(lab ? [["lab", LAB_ROW, lab.late_life_rmse, LAB]] : []),
       ],
       "late",
     );
+    const fed = lab
+      ? `the lab model that decides for the federated strategy is off by ` +
+        `${f1(lab.late_life_rmse)} cycles (the default federated model by ` +
+        `${f1(m.federated_late_life_rmse)})`
+      : `the federated model is off by ${f1(m.federated_late_life_rmse)} cycles`;
     setText(
       why,
-      `Near the end of an engine's life, where maintenance is decided, the federated model is ` +
-        `off by ${f1(m.federated_late_life_rmse)} cycles; your own local model, trained on ` +
+      `Near the end of an engine's life, where maintenance is decided, ${fed}; your own local ` +
+        `model, trained on ` +
         `node ${node}'s engines alone, by ${f1(mine ? mine.late_life_rmse : null)} ` +
         `(the median factory's by ${f1(m.local_late_life_rmse)}).`,
     );
@@ -170,10 +190,10 @@ export function mountModels(store) {
   const policyRule = $("policy-rule");
   const marginNoteEl = $("model-margin-note");
 
-  function buildPolicies(m, node, decision) {
+  function buildPolicies(m, node, decision, lab) {
     setText(policyRule, ruleText(m, decision, game.config.rul_threshold));
     policyBody.replaceChildren(
-      ...policyRows(m, node).map(([key, label, margin, failures, percent, color]) => {
+      ...policyRows(m, node, lab).map(([key, label, margin, failures, percent, color]) => {
         const tr = el("tr", key === "yours" ? "mine" : null);
         const th = el("th", null);
         th.scope = "row";
@@ -215,33 +235,43 @@ export function mountModels(store) {
   }
 
   let shownDecision = null;
-  store.subscribe("snapshot", ({ modelsChanged }) => {
+  let shownLab; // the lab model the figures show (null: none), undefined before the first build
+  function refresh(force) {
     const node = game.player.node;
     const decision = game.state.margins ? game.state.margins.decision : null;
-    if (modelsChanged || node !== shownNode || decision !== shownDecision) {
-      buildFigures(game.models, node);
+    const lab = game.state.lab_model || null;
+    if (force || node !== shownNode || decision !== shownDecision || lab !== shownLab) {
+      buildFigures(game.models, node, lab);
       shownDecision = decision;
-      buildPolicies(game.models, node, decision);
+      shownLab = lab;
+      buildPolicies(game.models, node, decision, lab);
+      showDeployed(lab);
     }
+  }
+  store.subscribe("snapshot", ({ modelsChanged }) => {
+    refresh(modelsChanged);
     if (modelsChanged) buildCurve(game.models);
   });
-
-  // A model deployed from the lab runs behind the federated strategy with its own margin: the
-  // figures above stay the default federated model's, and this says so.
-  const deployedEl = $("model-deployed");
   store.subscribe("render", ({ stateChanged }) => {
-    if (!stateChanged) return;
-    const state = game.state;
-    const lab = state.federated_model && state.federated_model !== "default";
+    if (stateChanged) refresh(false);
+  });
+
+  // A model deployed from the lab decides for the federated strategy with its own margin: what
+  // it earns, measured like the default model by the lab (fast fleet simulation).
+  const deployedEl = $("model-deployed");
+  function showDeployed(lab) {
     setHidden(deployedEl, !lab);
     if (!lab) return;
-    const margin = state.margins ? state.margins.federated : null;
-    const raw = state.margins && state.margins.decision === "raw";
+    const worse = lab.worse_than_default ? " It earns less than the default model." : "";
     setText(
       deployedEl,
-      `The federated strategy now runs ${state.federated_model}` +
-        (raw ? "" : `, with its own margin of ${short(margin)} cycles`) +
-        `; the federated figures above are the default federated model's.`,
+      `The federated strategy now runs ${lab.label}` +
+        (lab.decision === "raw" ? "" : `, with its own margin of ${short(lab.margin)} cycles`) +
+        `: its rows read "${LAB_ROW}" (the federated rows are the default model's, which does ` +
+        `not decide now). By the lab's fast fleet simulation it earns ` +
+        `${pct(lab.percent_of_oracle)} of the oracle's profit, the default federated model ` +
+        `${pct(lab.default_percent_of_oracle)}, the local models (median) ` +
+        `${pct(lab.local_percent_of_oracle)}; its failures are not measured.${worse}`,
     );
-  });
+  }
 }

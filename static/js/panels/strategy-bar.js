@@ -1,6 +1,9 @@
 // The strategy buttons and the note under them (the offers are panels/offers.js). A locked
 // strategy's button stays focusable and clickable (aria-disabled, not disabled): clicking it
-// says how to unlock it instead of sending a command.
+// says how to unlock it instead of sending a command. Beside them, the model a lab deployment put
+// behind the federated strategy (docs/lab.md, section 4): its badge names the run's settings, a
+// note says how long the deployment lasts (the server's sentence, `lab_model.kept`), and "Use
+// the default model" drops it. Once dropped, the badge says "default" and why, until a new page.
 
 import { $, setAttr, setHidden, setText } from "../dom.js";
 import { playerOf } from "../store.js";
@@ -13,6 +16,13 @@ export function mountStrategyBar(store, send, notify) {
   const box = $("strategy-buttons");
   const note = $("strategy-note");
   const badge = $("federated-model");
+  const badgeRow = $("federated-model-row");
+  const kept = $("federated-model-kept");
+  const useDefault = $("use-default-model");
+  useDefault.addEventListener("click", () => send({ type: "use_default_model" }));
+  let shownLab = null; // the lab model shown now (null: the default model)
+  let lastLab = null; // the label of the lab model last shown on this page
+  let dropped = ""; // why the default model decides again, once a lab model was dropped
 
   function isOpen(name) {
     const state = game.state;
@@ -58,11 +68,12 @@ export function mountStrategyBar(store, send, notify) {
   // What the bar shows depends on these parts of a state only.
   const parts = (s) => {
     const p = playerOf(s);
-    return [s.unlocked, s.free_play, p.strategy, p.allowed_strategies, s.federated_model];
+    return [s.unlocked, s.free_play, p.strategy, p.allowed_strategies, s.lab_model];
   };
   let shown = null; // parts(state) as last drawn, null after a new game's snapshot
   store.subscribe("snapshot", () => {
     shown = null;
+    if (shownLab && !game.state.lab_model) dropped = `New game dropped "${shownLab.label}".`;
   });
 
   store.subscribe("render", ({ stateChanged }) => {
@@ -85,9 +96,24 @@ export function mountStrategyBar(store, send, notify) {
     let text = current ? `${current.label}: ${current.description}` : "";
     if (locked.length && !state.free_play) text += `  Next unlock: ${locked[0].unlock_hint}`;
     setText(note, text);
-    // A model deployed from the Federation Lab runs behind the federated strategy: say which.
-    const deployed = state.federated_model && state.federated_model !== "default";
-    setText(badge, deployed ? `Federated strategy's model: ${state.federated_model}` : "");
-    setHidden(badge, !deployed);
+    showModel(state.lab_model || null);
   });
+
+  // A model deployed from the Federation Lab runs behind the federated strategy: say which, how
+  // long it stays, and offer the way back; after it went, say "default" and why.
+  function showModel(lab) {
+    shownLab = lab;
+    if (lab) {
+      lastLab = lab.label;
+      dropped = "";
+    } else if (lastLab && !dropped) {
+      dropped = `You went back to the default model: "${lastLab}" was dropped.`;
+    }
+    const model = lab ? lab.label : "default";
+    setText(badge, lab || dropped ? `Federated strategy's model: ${model}` : "");
+    setText(kept, lab ? `This deployment is ${lab.kept}.` : dropped);
+    setHidden(badge, !(lab || dropped));
+    setHidden(useDefault, !lab);
+    setHidden(badgeRow, !(lab || dropped));
+  }
 }
