@@ -64,3 +64,41 @@ def _dict(state: object) -> dict:
     from app.game.codec import state_to_dict
 
     return state_to_dict(state)  # type: ignore[arg-type]
+
+
+def test_a_lab_deployment_lasts_until_new_game_or_going_back_and_is_named_in_the_save(
+    game_models: GameModels,
+) -> None:
+    import dataclasses
+
+    import pytest
+
+    from app.game.progress import GameRuleError
+    from app.web.deployments import Deployment, KeptDeployments
+    from app.web.schemas import Reset, UseDefaultModel
+
+    settings = Settings()
+    session = _session(game_models, settings)
+    pool = [dataclasses.replace(t, federated_rul=t.federated_rul + 7.0) for t in session.pool]
+    view = {"label": "lab model: 1 round, 8 nodes, fedavg", "kept": "..."}
+    lab = Deployment(pool, DecisionTables(pool, settings.game), view)
+    session.deploy(lab)
+    sent = session.view()
+    assert sent["federated_model"] == view["label"] and sent["lab_model"] is view
+    assert session.saved()["lab_model"] == view["label"]  # named, never saved
+    session.advance(1)
+    assert "lab_model" not in session.patch(sent, session.view())  # unchanged: not sent again
+    session.handle(UseDefaultModel(type="use_default_model"))
+    assert session.pool is session.default_pool and session.deployment is None
+    assert session.patch(sent, session.view())["lab_model"] is None
+    assert "lab_model" not in session.saved()
+    with pytest.raises(GameRuleError, match="already decides"):
+        session.handle(UseDefaultModel(type="use_default_model"))
+    session.deploy(lab)
+    assert session.view()["lab_model"] is view
+    session.handle(Reset(type="reset"))  # New game: the default model again
+    assert session.deployment is None and session.view()["federated_model"] == "default"
+    kept = KeptDeployments(limit=2)  # the registry's, for games nobody watches
+    for name in "abc":
+        kept.keep(name * 16, lab)
+    assert kept.get("a" * 16) is None and kept.take("c" * 16) is lab and len(kept) == 1
