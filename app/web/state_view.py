@@ -123,6 +123,7 @@ class StateViewBuilder:
             "ticks_per_second": ticks_per_second,
             "free_play": progress.free_play,
             "federated_model": self._federated_model,
+            "lab_model": None,  # the deployed lab model's view, set by `GameSession.view`
             "unlocked": self._kept("unlocked", list(unlocked)),
             "offers": self._kept("offers", progress_rules.offers(progress, rows[0][0], self._game)),
             "factories": [
