@@ -85,9 +85,34 @@ class LocalCluster:
     link_port: int = 0
     node_ports: list[int] = field(default_factory=list)
     node_ids: list[int] = field(default_factory=list)
+    host: str = "127.0.0.1"  # where the SuperLink listens and the SuperNodes dial it
 
     def __post_init__(self) -> None:
         self.procs = ProcessSet(self.root / "logs")
+
+    # Hooks: loopback and no TLS here; `fl_engine.flower.hosts` puts components on other hosts.
+    def command(self, name: str, argv: list[str]) -> list[str]:
+        """``argv`` as component ``name`` (superlink, nodeI, executorI, cli) is to run it."""
+        return argv
+
+    def link_security(self) -> list[str]:
+        """The SuperLink's TLS / node-authentication flags."""
+        return ["--insecure"]
+
+    def node_security(self, index: int) -> list[str]:
+        """SuperNode ``index``'s TLS / node-authentication flags."""
+        return ["--insecure"]
+
+    def connection(self) -> str:
+        """The CLI's ``config.toml`` for this SuperLink."""
+        return connection_toml("tycoon", self.address, True)
+
+    def listening(self, port: int, timeout_s: float) -> bool:
+        """Whether the SuperLink came to accept connections on ``port`` within ``timeout_s``."""
+        return wait_for_port(port, timeout_s, self.host)
+
+    def admit(self) -> None:
+        """Between the SuperLink's start and the SuperNodes' (registering node keys)."""
 
     def env(self, home: Path) -> dict[str, str]:
         """Environment of one component: quiet Flower, its own FLWR_HOME, one thread."""
@@ -100,7 +125,7 @@ class LocalCluster:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.link_port}"
+        return f"{self.host}:{self.link_port}"
 
     def start(
         self, online_timeout_s: float = 120.0, stop: Callable[[], bool] | None = None
@@ -109,12 +134,14 @@ class LocalCluster:
         as soon as `stop()` is true while they come up)."""
         ports = free_ports(1 + len(self.node_configs))
         self.link_port, self.node_ports = ports[0], ports[1:]
-        link = [str(BIN / "flower-superlink"), "--insecure"]
+        link = [str(BIN / "flower-superlink"), *self.link_security()]
         link += ["--disable-runtime-dependency-installation"]
-        link += ["--host", "127.0.0.1", "--port", str(self.link_port)]
+        link += ["--host", self.host, "--port", str(self.link_port)]
+        link = self.command("superlink", link)
         self.procs.start("superlink", link, self.env(self.root / "superlink"))
-        if not wait_for_port(self.link_port, online_timeout_s):
+        if not self.listening(self.link_port, online_timeout_s):
             raise RuntimeError(f"SuperLink did not listen on {self.address}")
+        self.admit()
         for index, config in enumerate(self.node_configs):
             self.start_node(index, config)
         self.wait_online(len(self.node_configs), online_timeout_s, stop)
@@ -125,25 +152,25 @@ class LocalCluster:
         env = self.env(self.root / f"node{index}")
         launcher = [sys.executable, "-m", "fl_engine.flower.fast_supernode"]
         argv = launcher if self.fast_poll else [str(BIN / "flower-supernode")]
-        argv += ["--insecure", "--superlink", self.address]
+        argv += [*self.node_security(index), "--superlink", self.address]
         argv += ["--host", "127.0.0.1", "--port", str(port), "--node-config", key_values(config)]
         if self.warm:
             argv += ["--isolation", "process"]
-        node = self.procs.start(f"node{index}", argv, env)
+        node = self.procs.start(f"node{index}", self.command(f"node{index}", argv), env)
         if self.warm:
             executor = [sys.executable, "-m", "fl_engine.flower.warm_clientapp"]
             executor += ["--runtime-api-address", f"127.0.0.1:{port}", "--insecure"]
             executor += ["--parent-pid", str(node.pid)]
-            self.procs.start(f"executor{index}", executor, env)
+            self.procs.start(f"executor{index}", self.command(f"executor{index}", executor), env)
 
     def flwr(self, *args: str, timeout_s: float = 120.0) -> str:
         """Run the ``flwr`` CLI against this SuperLink; its stdout."""
         home = self.root / "cli"
         if not (home / "config.toml").exists():
             home.mkdir(parents=True, exist_ok=True)
-            (home / "config.toml").write_text(connection_toml("tycoon", self.address, True))
+            (home / "config.toml").write_text(self.connection())
         done = subprocess.run(
-            [str(BIN / "flwr"), *args],
+            self.command("cli", [str(BIN / "flwr"), *args]),
             env=self.env(home),
             capture_output=True,
             text=True,

@@ -50,7 +50,10 @@ def node_configs(spec: FlowerSpec) -> list[dict[str, object]]:
 
 
 def with_dropped(record: dict[str, Any], nodes: int) -> dict[str, Any]:
-    """``record`` with ``dropped``: partition ids that sent no reply this round."""
+    """``record`` with ``dropped``: partition ids that sent no reply this round (the ServerApp's
+    own list where it keeps one: nodes it did not ask are not dropped, `fl_engine.flower.seeded`)."""
+    if "dropped" in record:
+        return record
     replied = {int(n["node"]) for n in record.get("nodes", [])}
     return {**record, "dropped": [i for i in range(nodes) if i not in replied]}
 
@@ -70,6 +73,7 @@ class Deployment:
         round_timeout_s: float | None = None,
         min_nodes: int | None = None,
         app_dir: Path = APP_DIR,
+        make_cluster: Callable[..., LocalCluster] = LocalCluster,
     ) -> None:
         timeout = round_timeout_s or min(spec.round_timeout_s, DEFAULT_ROUND_TIMEOUT_S)
         data_dir = spec.data_dir if spec.data_dir == Path() else spec.data_dir.resolve()
@@ -78,7 +82,8 @@ class Deployment:
         )
         self.min_nodes = min_nodes or default_min_nodes(spec.nodes)
         self.app_dir = app_dir
-        self.cluster = LocalCluster(node_configs(self.spec), warm=warm, fast_poll=fast_poll)
+        # `make_cluster`: another placement (e.g. `fl_engine.flower.hosts.NamespaceCluster`).
+        self.cluster = make_cluster(node_configs(self.spec), warm=warm, fast_poll=fast_poll)
         self.t0 = time.time()
         self.run_id = 0
 
@@ -188,6 +193,7 @@ def run_deployment_runtime(
     min_nodes: int | None = None,
     on_started: Callable[[Deployment], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    make_cluster: Callable[..., LocalCluster] = LocalCluster,
 ) -> FlowerOutcome:
     """Run ``spec`` on a loopback deployment; ``on_round(round, record)`` after each round;
     `Stopped` (every process stopped) as soon as ``stop()`` is true.
@@ -196,7 +202,11 @@ def run_deployment_runtime(
     online, ``flwr run``, the ServerApp's start-up).
     """
     with Deployment(
-        spec, warm=warm, round_timeout_s=round_timeout_s, min_nodes=min_nodes
+        spec,
+        warm=warm,
+        round_timeout_s=round_timeout_s,
+        min_nodes=min_nodes,
+        make_cluster=make_cluster,
     ) as deployment:
         try:
             deployment.start(stop)
