@@ -109,6 +109,7 @@ function start() {
   page.final = null;
   page.runtime = config.runtime;
   setHidden($("lab-headline"), true);
+  deploy.ask(null); // a warning about the last run's model no longer applies
   showNotes([]);
   charts.clear();
   say("Asking the server for a training slot…");
