@@ -68,15 +68,21 @@ def ensure_factory_models(
         # else a file there would be silently ignored (shipped models) or fail half-way (training)
         raise ArtifactError(f"the artifacts directory {artifacts_dir} is a file, not a directory")
     folder = models_dir(artifacts_dir, model, seed, calibration)
+    config = FactoryModelsConfig(seed=seed, model=model, calibration=calibration)
     console = console or Console()
     why = f"no {model} game models for seed {seed} in {folder}"
     if folder.exists():
         try:
-            return load_factory_models(folder)
+            cached = load_factory_models(folder)
         except OutdatedArtifactError as exc:
             why = str(exc)
             console.print(f"{why}: replacing them", highlight=False)
-    config = FactoryModelsConfig(seed=seed, model=model, calibration=calibration)
+        else:
+            stale = _stale(cached, runs, config)
+            if stale is None:
+                return cached
+            why = f"the {model} game models cached in {folder} were made with {stale}"
+            console.print(f"{why}: replacing them", highlight=False)
     shipped = shipped_models(shipped_dir, runs, config, console)
     if shipped is not None:
         return shipped
@@ -85,6 +91,23 @@ def ensure_factory_models(
         trained = train_factory_models(runs, config, progress)
     save_factory_models(trained, folder)
     return load_factory_models(folder)
+
+
+def _stale(models: FactoryModels, runs: Runs, config: FactoryModelsConfig) -> str | None:
+    """What differs between cached models and what training would make now, or None.
+
+    A cache trained by an earlier version with other settings (say another learning rate or
+    server optimizer) would otherwise be played silently, and every figure on screen would
+    describe models the code no longer makes.
+    """
+    if models.config != config:
+        old, new = models.config.model_dump(), config.model_dump()
+        changed = [f"{k} {old[k]!r} (now {new[k]!r})" for k in new if old.get(k) != new[k]]
+        return "other settings: " + ", ".join(changed)
+    known = models.metrics.get("data_fingerprint")
+    if known is not None and known != data_fingerprint(runs):
+        return "other data"
+    return None
 
 
 def shipped_models(

@@ -148,6 +148,36 @@ def test_a_cache_an_older_version_wrote_is_replaced_not_an_error(
     assert "using the shipped window game models" in _said(console)
 
 
+@pytest.mark.usefixtures("no_training")
+def test_a_cache_made_with_other_settings_is_replaced_and_said(
+    shipped: FactoryModels, embedded_runs: Runs, tmp_path: Path
+) -> None:
+    """A cache an earlier version trained with another learning rate and server optimizer must
+    not be played silently: the game says what differs and takes the models it makes now."""
+    cached = models_dir(tmp_path, "window", 0)
+    shutil.copytree(SHIPPED, cached)
+    doc = json.loads((cached / "factory_models.json").read_text())
+    doc["config"].update(lr=0.001, server_optimizer="fedadam")
+    doc["metrics"]["rmse"]["federated"] = 1.5  # a mark only the stale copy has
+    (cached / "factory_models.json").write_text(json.dumps(doc))
+    console = _console()
+    models = ensure_factory_models(tmp_path, embedded_runs, 0, "window", console)
+    assert models.metrics["rmse"]["federated"] == shipped.metrics["rmse"]["federated"] != 1.5
+    said = _said(console)
+    assert "lr 0.001 (now 0.003)" in said and "server_optimizer 'fedadam' (now 'fedavg')" in said
+    assert "replacing them" in said and "using the shipped window game models" in said
+
+
+@pytest.mark.usefixtures("no_training")
+def test_a_cache_made_from_other_data_is_replaced(embedded_runs: Runs, tmp_path: Path) -> None:
+    cached = models_dir(tmp_path, "window", 0)
+    shutil.copytree(SHIPPED, cached)
+    console = _console()
+    with pytest.raises(Trained):
+        ensure_factory_models(tmp_path, _changed_signals(embedded_runs), 0, "window", console)
+    assert "were made with other data: replacing them" in _said(console)
+
+
 def _changed_signals(runs: Runs) -> Runs:
     signals = runs.signals.copy()
     signals[0, 5] += 1.0
