@@ -128,9 +128,9 @@ def test_tycoon_train_on_flower_simulation_writes_the_same_metrics(
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--failed", "1"], "--failed 0 only"),
         (["--trainer", "loop"], "--trainer vectorized"),
-        (["--sample-fraction", "0.5"], "--sample-fraction 1.0 only"),
+        (["--secure-aggregation", "--dp-noise", "1"], "not offered on Flower"),
+        (["--nodes", "3", "--sample-fraction", "0.5", "--secure-aggregation"], "at least 2"),
     ],
 )
 def test_unsupported_options_are_refused_in_one_line(flags: list[str], message: str) -> None:

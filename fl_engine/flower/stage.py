@@ -24,14 +24,12 @@ from fl_engine.flower.spec import FlowerOutcome, FlowerSpec, OnRound
 from fl_engine.local_training import node_losses
 
 RuntimeFn = Callable[[FlowerSpec, OnRound | None], FlowerOutcome]
+# statuses of nodes with no reply, as the round record lists them (disjoint lists)
+PLANNED = ("not_sampled", "offline", "failed", "dropped")
 
 
 def unsupported(cfg: ExperimentConfig) -> str | None:
     """Why the Flower runtimes cannot run this experiment config equivalently, or None."""
-    if cfg.sample_fraction < 1:
-        return "the Flower runtimes support --sample-fraction 1.0 only (full participation)"
-    if cfg.n_failed:
-        return "the Flower runtimes do not simulate failed nodes (--failed 0 only)"
     if cfg.trainer != "vectorized":
         return "the Flower runtimes train with the vectorized trainer only (--trainer vectorized)"
     return None
@@ -45,6 +43,9 @@ class FlowerStage:
     data_dir: Path
     out_dir: Path
     outcomes: list[FlowerOutcome] = field(default_factory=list)
+    # FlowerSpec fields beyond the experiment config: dp_noise, dp_clip, dp_delta,
+    # secure_aggregation (`fl_engine.flower.privacy`, `.secure`), round_timeout_s (the deadline)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, inp: FederatedInputs) -> FederatedStage:
         cfg = inp.cfg
@@ -65,6 +66,10 @@ class FlowerStage:
             n_test_engines=cfg.n_test_engines,
             hidden=cfg.hidden,
             cycle_input=cfg.cycle_input,
+            sample_fraction=cfg.sample_fraction,
+            n_failed=cfg.n_failed,
+            failure_round=cfg.failure_round,
+            **self.extra,
         )
         outcome = self.runtime(spec, lambda r, _record: inp.tick("federated", r, cfg.rounds))
         self.outcomes.append(outcome)
@@ -86,6 +91,8 @@ def _report(
     inp: FederatedInputs, r: int, record: dict[str, Any], global_params: torch.Tensor
 ) -> RoundReport:
     by_node = {int(n["node"]): n for n in record["nodes"]}
+    # a node that did not reply: why, as the ServerApp recorded it (`fl_engine.flower.seeded`)
+    why = {int(i): k for k in PLANNED for i in record.get(k, [])}
     senders = sorted(i for i, n in by_node.items() if n["status"] == "trained")
     idx = torch.tensor(senders, dtype=torch.long)
     glob = global_params.to(inp.nodes.x.dtype).expand(len(senders), -1)
@@ -93,7 +100,7 @@ def _report(
     reports = []
     for i in range(inp.nodes.n_nodes):
         n = by_node.get(i)
-        status = "offline" if n is None else str(n["status"])
+        status = why.get(i, "offline") if n is None else str(n["status"])
         before = None if n is None else float(n["loss_trained"])
         reports.append(
             NodeReport(

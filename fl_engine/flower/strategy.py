@@ -84,7 +84,7 @@ class ProjectFedAvg(FedAvg):
             models = torch.stack(
                 [from_record(m.content.array_records["arrays"]) for m in federating]
             )
-            weights = torch.tensor([_metric(m, "num-examples") for m in federating])
+            weights = self.weights(federating)
             result = self.aggregator(self.global_params, models, weights.to(models.dtype))
             arrays, rejected = to_record(result.params), result.rejected
         up = sum(n["bytes_up"] for n in nodes if n["status"] == "trained")
@@ -103,6 +103,10 @@ class ProjectFedAvg(FedAvg):
         total = sum(n["rows"] for n in nodes if n["status"] == "trained") or 1
         mean_loss = sum(n["loss_trained"] * n["rows"] for n in nodes if n["status"] == "trained")
         return arrays, MetricRecord({"loss-trained": mean_loss / total, "bytes-up": up})
+
+    def weights(self, federating: list[Message]) -> Tensor:
+        """Each averaged reply's weight: its rows (FedAvg by rows); DP-FedAvg overrides it."""
+        return torch.tensor([_metric(m, "num-examples") for m in federating])
 
 
 def _metric(message: Message, key: str) -> float:

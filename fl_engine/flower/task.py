@@ -12,10 +12,9 @@ Minibatch order. The in-process `Federation` draws, each round and local epoch,
 `epoch_plan(sizes[trainers], batch, generator)` for all trainers at once from one
 `torch.Generator` seeded `seed`, trainers in index order. The partition is deterministic, so every
 node knows all nodes' sizes and can replay that stream up to round r and take its own row.
-ASSUMPTION: every node trains every round (full participation, no failed nodes, the
-non-participant training alongside), so the trainers are all nodes in every round, exactly as the
-in-process engine draws them. Sampling (`sample_fraction` < 1) or failures would change the
-trainers per round and are refused by `FlowerSpec` and the CLI.
+The trainers of each round (sampled nodes and the non-participant; failed nodes left out) come
+from the same seeded rule on every node and the server (`fl_engine.flower.participation`), so a
+node replays `epoch_plan(sizes[trainers])` and takes its row among that round's trainers.
 
 Both are cached per process (`functools.cache` keyed by the settings): a Ray actor or a node
 process that handles many messages loads the data once, and round r costs one round's draws
@@ -35,6 +34,7 @@ from torch import Tensor
 from fl_engine.arrays import IndexArray
 from fl_engine.data import load_runs, resolve_data_dir
 from fl_engine.features import ProtocolData, prepare_protocol
+from fl_engine.flower.participation import round_plans
 from fl_engine.flower.settings import RunSettings
 from fl_engine.local_training import TRAINERS, AdamConfig, NodeData, epoch_plan, node_losses
 from fl_engine.model import MLPConfig, init_params
@@ -102,14 +102,27 @@ class PlanReplay:
         while self.next_round <= round_index:
             s = self.settings
             self.plans = [
-                epoch_plan(self.sizes, s.batch_size, self.generator) for _ in range(s.local_epochs)
+                epoch_plan(
+                    self.sizes[list(trainers_of(s, self.next_round))], s.batch_size, self.generator
+                )
+                for _ in range(s.local_epochs)
             ]
             self.next_round += 1
         return self.plans
 
     def node_plans(self, round_index: int, partition_id: int) -> list[Tensor]:
-        """One node's plans [1, steps, batch]: its row of the shared stream."""
-        return [p[partition_id : partition_id + 1] for p in self.round_plans(round_index)]
+        """One node's plans [1, steps, batch]: its row of the shared stream (drawn for the
+        round's trainers in index order, `fl_engine.flower.participation`)."""
+        trainers = trainers_of(self.settings, round_index)
+        if partition_id not in trainers:
+            raise ValueError(f"node {partition_id} is not a trainer of round {round_index + 1}")
+        row = trainers.index(partition_id)
+        return [p[row : row + 1] for p in self.round_plans(round_index)]
+
+
+def trainers_of(settings: RunSettings, round_index: int) -> tuple[int, ...]:
+    """The nodes that train in round `round_index` (from 0), as the in-process engine picks them."""
+    return round_plans(settings)[round_index].trainers
 
 
 @functools.cache
@@ -164,7 +177,8 @@ def train_node(
     data = node_data(settings, partition_id)
     fed = load_federation(settings)
     plans = plan_replay(settings).node_plans(round_index, partition_id)
-    others = [int(n) for i, n in enumerate(fed.sizes.tolist()) if i != partition_id]
+    trainers = trainers_of(settings, round_index)
+    others = [int(fed.sizes[i]) for i in trainers if i != partition_id]
     others_steps = max((_steps(n, settings.batch_size) for n in others), default=0)
     one = torch.zeros(1, dtype=torch.long)
     params = start.to(data.x.dtype).reshape(1, -1)
