@@ -167,9 +167,12 @@ class LabRun:
         with self._busy:
             try:
                 return self._step()
+            except Cancelled:
+                pass  # raised afresh below: this one's traceback holds the round's tensors
             finally:
                 if self._closing:  # closed meanwhile: free what the round held
                     self._release()
+        raise Cancelled("the run was cancelled")
 
     def _step(self) -> dict[str, Any]:
         if self.budget_spent:
@@ -254,16 +257,13 @@ class LabRun:
         return self._nodes
 
     def close(self) -> None:
-        """The run is over: cancel any round under way and free the training state and the
-        allocator's free pages (`memory`); a round in another thread frees them as it stops.
-        A closed run still scores, calibrates and deploys (model, records, test set stay)."""
+        """The run is over: cancel any round under way, free the training state and the
+        allocator's free pages (`memory`). A closed run still scores, calibrates and deploys."""
         self.cancel()
         self._closing = True
-        if self._busy.acquire(blocking=False):
-            try:
-                self._release()
-            finally:
-                self._busy.release()
+        if self._busy.acquire(blocking=False):  # else the round under way frees it as it stops
+            self._release()
+            self._busy.release()
 
     def _release(self) -> None:
         self._nodes = None
@@ -306,11 +306,8 @@ class LabRun:
 
     def record(self) -> dict[str, Any]:
         """{"config", "rounds", "final"}: what the CLI writes and the browser gets, JSON-able."""
-        return {
-            "config": self.config.model_dump(),
-            "rounds": list(self.records),
-            "final": self.final(),
-        }
+        rounds = list(self.records)
+        return {"config": self.config.model_dump(), "rounds": rounds, "final": self.final()}
 
     def predict(self, x: Tensor, engine_rows: list[NDArray[np.intp]]) -> NDArray[np.float64]:
         """The global model's RUL in cycles (floored at 0), as the game's models give it: x [rows,
