@@ -153,7 +153,7 @@ def across(
         got.pids_left_inside = net.pids()  # after the deployment stopped, before any sweep
     finally:
         net.destroy()
-        got.namespaces_left = netns.namespaces_named(PREFIX)
+        got.namespaces_left = netns.namespaces_named(f"{PREFIX}-")
     yield got
 
 
@@ -186,7 +186,7 @@ def test_every_process_ran_inside_the_namespaces(across: Across) -> None:
     names = across.process_namespaces
     # SuperLink, its SuperExec and ServerApp; per node a SuperNode and an executor.
     assert len(names) >= 3 + 2 * NODES
-    assert all(name.startswith(PREFIX) for name in names.values()), names
+    assert all(name.startswith(f"{PREFIX}-") for name in names.values()), names
     assert len(set(names.values())) == NODES + 1  # the hub and one per node
     assert f"https://10.231.0.1:{deployment.cluster.link_port}" in across.link_log
     for name, routes in across.routes.items():
