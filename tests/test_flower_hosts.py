@@ -57,7 +57,7 @@ from fl_engine.flower.stage import FlowerStage
 from fl_engine.flower.tls import write_ca, write_node_key, write_server_tls
 
 REASON = netns.unavailable()
-pytestmark = pytest.mark.skipif(bool(REASON), reason=REASON)
+needs_netns = pytest.mark.skipif(bool(REASON), reason=REASON)
 
 NODES, ROUNDS = 3, 3
 PREFIX = f"tyco-{os.getpid()}"
@@ -141,6 +141,14 @@ def _run(runs: Runs, data_dir: Path, folder: Path, net: netns.Network, got: Acro
     )
 
 
+def test_without_root_or_ip_the_reason_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "root" in netns.unavailable()
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(netns.shutil, "which", lambda _name: None)
+    assert "`ip`" in netns.unavailable()
+
+
 @pytest.fixture(scope="module")
 def across(
     runs: Runs, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
@@ -157,6 +165,7 @@ def across(
     yield got
 
 
+@needs_netns
 def test_across_hosts_gives_the_in_process_global_model(across: Across) -> None:
     ref, fl, stage = across.ref, across.fl, across.stage
     assert ref is not None and fl is not None and stage is not None
@@ -168,6 +177,7 @@ def test_across_hosts_gives_the_in_process_global_model(across: Across) -> None:
     assert all(r["dropped"] == [] for r in outcome.rounds)
 
 
+@needs_netns
 def test_unregistered_keyless_and_wrong_ca_nodes_are_refused(across: Across) -> None:
     verdicts = {a.name: a for a in across.attempts}
     assert sorted(verdicts) == ["no-key", "unregistered", "wrong-ca"]
@@ -180,6 +190,7 @@ def test_unregistered_keyless_and_wrong_ca_nodes_are_refused(across: Across) -> 
     assert across.online_after_attempts == NODES  # the registered ones, no more
 
 
+@needs_netns
 def test_every_process_ran_inside_the_namespaces(across: Across) -> None:
     deployment = across.deployment
     assert deployment is not None
@@ -194,6 +205,7 @@ def test_every_process_ran_inside_the_namespaces(across: Across) -> None:
         assert lines and all(line.startswith("10.231.0.0/24 ") for line in lines), (name, routes)
 
 
+@needs_netns
 def test_no_process_namespace_or_interface_is_left(across: Across) -> None:
     deployment = across.deployment
     assert deployment is not None
