@@ -70,6 +70,13 @@ def train(
             help="federated stage: inprocess (default), flower-simulation or flower-deployment"
         ),
     ] = "inprocess",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="ff09 (default): the FF09 experiment; window: the game's factory models "
+            "(centralized, federated, every factory alone) with these nodes, rounds and runtime"
+        ),
+    ] = "ff09",
 ) -> None:
     """Train the naive, centralized, local and federated models; print their test RMSE."""
 
@@ -81,6 +88,15 @@ def train(
     from fl_engine.experiment import MODELS, ExperimentConfig, run_experiment
 
     seed_list = parse_seeds(seeds) if seeds else [seed]
+    if model != "ff09":  # another family: app/cli/train_family.py
+        from app.cli.train_family import family_problem, train_family
+
+        why = family_problem(model, seeds, partition, sample_fraction, failed, cycle_input)
+        if why:
+            fail(why)
+        asked = {"n_nodes": nodes, "rounds": rounds, "local_epochs": local_epochs}
+        train_family(out, model, seed, data_dir, {**asked, "trainer": trainer}, runtime)
+        return
     try:
         configs = [
             ExperimentConfig(
@@ -244,33 +260,39 @@ def train_game_models(
     seed: Annotated[int, typer.Option(min=0, help="seed of the split and the training")] = 0,
     data_dir: DataDirOption = None,
     calibration: CalibrationOption = None,
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help="where the federated and local models train: inprocess (default), "
+            "flower-simulation or flower-deployment (the same models)"
+        ),
+    ] = "inprocess",
 ) -> None:
     """Train the game's factory models (every factory, federated, centralized) and save them.
 
     With the defaults it regenerates the models shipped in data/models (they spare the first serve ~45 s of training); it always trains, even where OUT already has them.
     """
     from app.bridge import MODEL_FAMILIES, models_dir
+    from app.cli.train_family import check_runtime, train_models
     from app.reporting import stage_progress
     from fl_engine.data import DataError, load_runs, resolve_data_dir
-    from fl_engine.factory_models import (
-        FactoryModelsConfig,
-        save_factory_models,
-        train_factory_models,
-    )
+    from fl_engine.factory_models import FactoryModelsConfig, save_factory_models
 
     if model not in MODEL_FAMILIES:
         fail(f"unknown model family {model!r}; expected one of {', '.join(MODEL_FAMILIES)}")
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file, not a directory")
-    try:
-        runs = load_runs(resolve_data_dir(data_dir))
-    except DataError as exc:
-        fail(str(exc))
     check_choice("--calibration", calibration, CALIBRATIONS)
     method = calibration or "in-sample"
     config = FactoryModelsConfig(seed=seed, model=model, calibration=method)
+    check_runtime(runtime, config)
+    try:
+        data_path = resolve_data_dir(data_dir)
+        runs = load_runs(data_path)
+    except DataError as exc:
+        fail(str(exc))
     with stage_progress(console) as report:
-        models = train_factory_models(runs, config, report)
+        models = train_models(runs, config, runtime, data_path, report)
     folder = models_dir(out, model, seed, method)
     save_factory_models(models, folder)
     seconds = models.metrics["seconds"]
