@@ -25,13 +25,12 @@ from app.cli.common import (
     first_error,
     parse_seeds,
 )
+from app.cli.train_flower import Deadline, DpClip, DpDelta, DpNoise, SecureAggregation
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from fl_engine.experiment import ExperimentConfig
-    from fl_engine.flower.spec import FlowerOutcome
-    from fl_engine.flower.stage import FlowerStage
 
 
 @app.command()
@@ -77,6 +76,11 @@ def train(
             "(centralized, federated, every factory alone) with these nodes, rounds and runtime"
         ),
     ] = "ff09",
+    deadline: Deadline = None,
+    dp_noise: DpNoise = 0.0,
+    dp_clip: DpClip = None,
+    dp_delta: DpDelta = None,
+    secure_aggregation: SecureAggregation = False,
 ) -> None:
     """Train the naive, centralized, local and federated models; print their test RMSE."""
 
@@ -117,6 +121,12 @@ def train(
         fail(f"invalid training settings: {first_error(exc)}")
     if runtime not in RUNTIMES:
         fail(f"unknown --runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
+    from app.cli.train_flower import flower_options, flower_stage, flower_summary
+
+    extra = flower_options(runtime, configs[0], deadline, dp_noise, dp_clip, dp_delta,
+                           secure_aggregation)  # fmt: skip
+    if isinstance(extra, str):
+        fail(extra)
     if runtime != "inprocess":
         _check_flower(runtime, configs[0])
         signal.signal(signal.SIGTERM, _interrupt)
@@ -134,7 +144,9 @@ def train(
                 report(f"seed {seed}: {stage}", done, total)
 
             target = out / f"seed-{cfg.seed}" if len(configs) > 1 else out
-            stage = _flower_stage(runtime, data_path, target) if runtime != "inprocess" else None
+            stage = (
+                flower_stage(runtime, data_path, target, extra) if runtime != "inprocess" else None
+            )
             try:
                 result = run_experiment(runs, cfg, progress, stage)
             except ValueError as exc:
@@ -148,7 +160,7 @@ def train(
             metrics = save_artifacts(result, target)
             metrics["runtime"] = runtime
             if stage is not None and stage.outcomes:
-                metrics["flower"] = _flower_summary(stage.outcomes[-1])
+                metrics["flower"] = flower_summary(stage.outcomes[-1])
                 for r in stage.outcomes[-1].rounds:  # a SuperNode that did not answer
                     if r.get("dropped"):
                         gone = ", ".join(str(n) for n in r["dropped"])
@@ -201,22 +213,6 @@ def _check_flower(runtime: str, cfg: ExperimentConfig) -> None:
         fail(
             "--runtime flower-deployment is not available: fl_engine/flower/deployment.py is missing"
         )
-
-
-def _flower_stage(runtime: str, data_path: Path, target: Path) -> FlowerStage:
-    from fl_engine.flower.stage import FlowerStage, deployment_runtime, simulation_runtime
-
-    fn = simulation_runtime() if runtime == "flower-simulation" else deployment_runtime()
-    return FlowerStage(fn, data_path, target / "flower")
-
-
-def _flower_summary(outcome: FlowerOutcome) -> dict[str, Any]:
-    return {
-        "startup_seconds": outcome.startup_seconds,
-        "seconds_per_round": outcome.seconds_per_round,
-        "bytes_up": [r["bytes_up"] for r in outcome.rounds],
-        "bytes_down": [r["bytes_down"] for r in outcome.rounds],
-    }
 
 
 def _table(metrics: list[dict[str, Any]], seeds: list[int]) -> Table:

@@ -19,6 +19,8 @@ from flwr.clientapp import ClientApp
 
 from fl_engine.flower.family_apps import family_query, family_train
 from fl_engine.flower.records import from_record, to_record
+from fl_engine.flower.secure import secure_train_mod
+from fl_engine.flower.seeded import PARTITION_QUERY, partition_query
 from fl_engine.flower.settings import RunSettings
 from fl_engine.flower.task import train_node
 
@@ -29,7 +31,7 @@ torch.set_num_threads(1)  # one thread per node, as the in-process comparison us
 app = ClientApp()
 
 
-@app.train()
+@app.train(mods=[secure_train_mod])  # SecAgg+ rounds: fl_engine/flower/secure.py
 def train(msg: Message, context: Context) -> Message:
     """Train on this node's rows from the received model; reply with the model and metrics."""
     settings = RunSettings.from_config(context.run_config, context.node_config)
@@ -67,6 +69,10 @@ def train(msg: Message, context: Context) -> Message:
 def query(msg: Message, context: Context) -> Message:
     """A model-family run's residual counts after the last round (`family_apps`)."""
     return family_query(msg, context)
+
+
+# which partition a node id holds, asked once per node by the server (fl_engine/flower/seeded.py)
+app.query(PARTITION_QUERY.split(".", 1)[1])(partition_query)
 
 
 def _int(value: object) -> int:

@@ -23,8 +23,8 @@ from fl_engine.flower import outputs
 from fl_engine.flower.family_apps import family_server
 from fl_engine.flower.fast_grid import fast_replies
 from fl_engine.flower.records import from_record, to_record
+from fl_engine.flower.seeded import SeededFedAvg, run_rounds
 from fl_engine.flower.settings import RunSettings
-from fl_engine.flower.strategy import ProjectFedAvg
 from fl_engine.flower.task import initial_params, load_federation
 from fl_engine.metrics import late_life_rmse, rmse
 
@@ -48,7 +48,7 @@ def main(grid: Grid, context: Context) -> None:
     fed = load_federation(settings)
     test_rows = fed.data.rows_of(fed.data.test_engines)
     true = fed.data.runs.rul[test_rows]
-    strategy = ProjectFedAvg(settings)
+    strategy = SeededFedAvg(settings)  # the seeded plan's nodes (fl_engine/flower/seeded.py)
     round_params: list[torch.Tensor] = []
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
@@ -67,11 +67,6 @@ def main(grid: Grid, context: Context) -> None:
             listener(server_round, record)
         return MetricRecord({"test-rmse": record["test_rmse"]})
 
-    result = strategy.start(
-        grid=grid,
-        initial_arrays=to_record(initial_params(settings)),
-        num_rounds=settings.rounds,
-        timeout=settings.round_timeout,
-        evaluate_fn=evaluate,
-    )
-    outputs.finish(out_dir, from_record(result.arrays), round_params, strategy.local_params)
+    # plain, inside Flower's DP-FedAvg wrapper, or through Flower's SecAgg+ workflow
+    final = run_rounds(strategy, grid, context, to_record(initial_params(settings)), evaluate)
+    outputs.finish(out_dir, from_record(final), round_params, strategy.local_params)

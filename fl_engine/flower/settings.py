@@ -30,6 +30,14 @@ class RunSettings:
     aggregation: str
     round_timeout: float
     min_nodes: int = 0  # nodes a round needs to start and aggregate; 0 = all `nodes`
+    # Participation and privacy (`fl_engine.flower.participation`, `.privacy`, `.secure`)
+    sample_fraction: float = 1.0  # share of federating nodes the seeded rule samples a round
+    n_failed: int = 0  # nodes the seeded rule takes down from `failure_round` (0-based) on
+    failure_round: int = 5
+    dp_noise: float = 0.0  # DP-FedAvg noise multiplier z (0: no DP)
+    dp_clip: float = 1.0  # DP-FedAvg clipping norm C
+    dp_delta: float = 0.0  # delta epsilon is reported at; 0 = 1 / nodes**1.1
+    secure_aggregation: bool = False  # Flower's SecAgg+ (`fl_engine.flower.secure`)
     family: str = ""  # `Family.describe()` (`families.family_config`); "" = the FF09 MLP
     plan_seed: int = -1  # seed of the replayed minibatch stream; -1 = `seed`
     local_models: bool = False  # every node also trains its own model alone
@@ -61,6 +69,13 @@ class RunSettings:
             aggregation=str(run_config.get("aggregation", "fedavg")),
             round_timeout=float(run_config.get("round-timeout", 3600.0)),
             min_nodes=int(run_config.get("min-nodes", 0)),
+            sample_fraction=float(run_config.get("sample-fraction", 1.0)),
+            n_failed=int(run_config.get("n-failed", 0)),
+            failure_round=int(run_config.get("failure-round", 5)),
+            dp_noise=float(run_config.get("dp-noise", 0.0)),
+            dp_clip=float(run_config.get("dp-clip", 1.0)),
+            dp_delta=float(run_config.get("dp-delta", 0.0)),
+            secure_aggregation=bool(run_config.get("secure-aggregation", False)),
             family=str(run_config.get("family", "")),
             plan_seed=int(run_config.get("plan-seed", -1)),
             local_models=bool(run_config.get("local-models", False)),

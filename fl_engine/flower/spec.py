@@ -24,9 +24,9 @@ class FlowerSpec:
     """One federated stage of the FF09 protocol, as the in-process engine would run it.
 
     `non_participant` is the node that trains alone alongside the federation (the game's local
-    model); None = every node federates. Only full participation is supported
-    (`sample_fraction` 1.0): the nodes replay the in-process engine's minibatch stream, which
-    is drawn for every trainer each round (see `fl_engine.flower.task`).
+    model); None = every node federates. `sample_fraction` and `n_failed` follow the in-process
+    engine's seeded rule (`fl_engine.flower.participation`): the server asks the nodes that rule
+    picks and every node replays the minibatch stream drawn for that round's trainers.
     """
 
     seed: int
@@ -45,6 +45,14 @@ class FlowerSpec:
     cycle_input: bool = False
     aggregation: str = "fedavg"
     round_timeout_s: float = 3600.0
+    # Participation (`fl_engine.flower.participation`): the in-process engine's seeded rule
+    n_failed: int = 0  # nodes down from `failure_round` (0-based) on
+    failure_round: int = 5
+    # Privacy: DP-FedAvg with Flower's fixed clipping (`.privacy`), Flower's SecAgg+ (`.secure`)
+    dp_noise: float = 0.0  # noise multiplier z; 0 = no DP
+    dp_clip: float = 1.0  # clipping norm C
+    dp_delta: float | None = None  # None = 1 / nodes**1.1
+    secure_aggregation: bool = False
     # Another model family: `Family.describe()` as `fl_engine.flower.families.family_config`
     # writes it; "" = the FF09 experiment's MLP (`hidden`, `cycle_input`) as above.
     family: str = ""
@@ -54,10 +62,11 @@ class FlowerSpec:
     calibration_window: float = 30.0  # ... of residuals at true RUL <= this
 
     def __post_init__(self) -> None:
-        if self.sample_fraction != 1.0:
-            raise ValueError(
-                "the Flower runtimes support full participation only (sample_fraction 1.0)"
-            )
+        from fl_engine.flower.participation import spec_problem
+
+        problem = spec_problem(self)
+        if problem:
+            raise ValueError(problem)
         if self.nodes < 1 or self.rounds < 1 or self.local_epochs < 1 or self.batch_size < 1:
             raise ValueError("nodes, rounds, local_epochs and batch_size must be at least 1")
         if self.non_participant is not None and not 0 <= self.non_participant < self.nodes:
@@ -84,6 +93,13 @@ class FlowerSpec:
             "cycle-input": self.cycle_input,
             "aggregation": self.aggregation,
             "round-timeout": self.round_timeout_s,
+            "sample-fraction": self.sample_fraction,
+            "n-failed": self.n_failed,
+            "failure-round": self.failure_round,
+            "dp-noise": self.dp_noise,
+            "dp-clip": self.dp_clip,
+            "dp-delta": 0.0 if self.dp_delta is None else self.dp_delta,
+            "secure-aggregation": self.secure_aggregation,
             "family": self.family,
             "plan-seed": -1 if self.plan_seed is None else self.plan_seed,
             "local-models": self.local_models,
