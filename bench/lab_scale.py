@@ -40,7 +40,7 @@ README_SETTINGS: Json = {
     "nodes": 8000,
     "rounds": 3,
     "models": ["window", "ff09"],
-    "threads": 2,
+    "threads": 1,  # as the server's lab threads train (`LabBackend.setup_thread`)
     "cancels": 3,
 }
 TARGETS = {"prepare_s": 15.0, "window_round_s": 10.0, "cancel_s": 1.0}
