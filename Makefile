@@ -53,9 +53,10 @@ bench: install
 	$(MAKE) bench-lab
 
 # The Federation Lab's tables: robustness, non-IID, stragglers; privacy, compression, secure
-# aggregation's cost.
+# aggregation's cost; 8,000 nodes' speed, memory and cancel.
 bench-lab: install
 	$(PY) -m bench.lab
+	$(PY) -m bench.lab_scale
 	$(PY) -m bench.privacy
 	$(PY) -m bench.compression
 	$(PY) -m bench.secagg
