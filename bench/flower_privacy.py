@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json is not None:
         data = json.loads(args.json.read_text()) if args.json.exists() else {}
         data["privacy"] = {"produced": _produced(argv), "rows": rows}
-        args.json.write_text(json.dumps(data, indent=2))
+        args.json.write_text(json.dumps(data, indent=1) + "\n")
 
 
 if __name__ == "__main__":
