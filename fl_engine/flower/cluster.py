@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fl_engine.flower.doorbell import ENV as DOORBELL_ENV
 from fl_engine.flower.processes import (
     QUIET_ENV,
     ProcessSet,
@@ -121,6 +122,9 @@ class LocalCluster:
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
         paths = [str(REPO), *filter(None, [env.get("PYTHONPATH", "")])]
         env["PYTHONPATH"] = os.pathsep.join(paths)
+        env.pop(DOORBELL_ENV, None)
+        if self.fast_poll:  # our SuperNodes, executors and ServerApp ring instead of polling
+            env[DOORBELL_ENV] = str(self.root / "doorbell")
         return env
 
     @property

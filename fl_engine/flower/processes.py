@@ -33,7 +33,7 @@ import psutil  # type: ignore[import-untyped]
 QUIET_ENV: dict[str, str] = {
     "FLWR_TELEMETRY_ENABLED": "0",
     "FLWR_DISABLE_UPDATE_CHECK": "1",
-    "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": "0.1",
+    "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": "0.5",  # starts the ServerApp: once a run
     "PYTHONUNBUFFERED": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",

@@ -21,7 +21,7 @@ from flwr.serverapp import Grid, ServerApp
 from fl_engine.experiment import predict_rul
 from fl_engine.flower import outputs
 from fl_engine.flower.family_apps import family_server
-from fl_engine.flower.fast_grid import fast_replies
+from fl_engine.flower.patches import fast_replies
 from fl_engine.flower.records import from_record, to_record
 from fl_engine.flower.seeded import SeededFedAvg, run_rounds
 from fl_engine.flower.settings import RunSettings
