@@ -136,6 +136,9 @@ def test_a_family_travels_in_run_config() -> None:
             "calibrate in-sample only",
         ),
         (["train", "--model", "window", "--failed", "2"], "no --partition, --sample-fraction"),
+        (["train", "--model", "window", "--dp-noise", "1"], "takes no --deadline, --dp-*"),
+        (["train", "--model", "window", "--secure-aggregation"], "or --secure-aggregation"),
+        (["train", "--model", "window", "--deadline", "5"], "takes no --deadline"),
     ],
 )
 def test_what_cannot_be_made_equivalent_is_refused_in_one_line(

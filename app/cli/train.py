@@ -96,6 +96,9 @@ def train(
         from app.cli.train_family import family_problem, train_family
 
         why = family_problem(model, seeds, partition, sample_fraction, failed, cycle_input)
+        private = dp_noise or dp_clip is not None or dp_delta is not None or secure_aggregation
+        if why is None and (private or deadline is not None):
+            why = f"--model {model} takes no --deadline, --dp-* or --secure-aggregation (ff09 only)"
         if why:
             fail(why)
         asked = {"n_nodes": nodes, "rounds": rounds, "local_epochs": local_epochs}
