@@ -17,7 +17,9 @@ models one pass over every node gives (tested).
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -44,6 +46,11 @@ LOSS_CHUNK = {"window": 32, "ff09": 256}
 # window model trains ~350,000 a second (hand-written gradients, `window_training`), FF09
 # ~1,500,000; so a check comes every ~0.3 s of work at most, well within a second.
 CHECK_WORK = {"window": 100_000, "ff09": 500_000}
+# Batches trained at once, each in its own Python thread: torch runs a whole batch's ops in the
+# calling thread (the lab trains with one intra-op thread) and releases the GIL inside them, so
+# two batches use two cores without the per-op hand-offs that make a second intra-op thread slow
+# on a loaded machine (fl_engine/threads.py). Nodes are independent, so the models are the same.
+TRAIN_WORKERS = min(2, len(os.sched_getaffinity(0)))
 
 
 class _CheckedEpochs(list[Tensor]):
@@ -78,6 +85,7 @@ class LabNodes:
         seed: int,
     ) -> None:
         self.family = family
+        self.workers = TRAIN_WORKERS
         y = target.encode(data.runs.rul)
         self._poisoned_y = target.encode(poisoned_rul(data.runs.rul))
         self.sizes = torch.tensor([len(r) for r in node_rows], dtype=torch.long)
@@ -131,11 +139,13 @@ class LabNodes:
         poisoned: bool,
         cancel: Callable[[], bool] | None = None,
         batch: int | None = None,
+        workers: int | None = None,
     ) -> None:
         """Train params [k, n_params] in place, row i on base node base[i]'s rows (or poisoned
         targets), through plans[e] [k, steps, batch] (`epoch_plan` of those nodes' sizes), in
-        batches of `batch` nodes (default `batch_nodes`); `Cancelled` as soon as `cancel()` is
-        true at a check (the rows not yet trained are left as they were)."""
+        batches of `batch` nodes (default `batch_nodes`), `workers` batches at once (default
+        `self.workers`); `Cancelled` as soon as `cancel()` is true at a check (the rows not yet
+        trained are left as they were)."""
 
         def check() -> None:
             if cancel is not None and cancel():
@@ -148,14 +158,25 @@ class LabNodes:
         # Replicas of a base node side by side: a batch then reads the windows of one or two base
         # nodes (~1.4 MB each), which stay in cache, not of all 80 (113 MB, from memory each step)
         order = torch.argsort(base, stable=True)  # [k]
-        for start, end in itertools.pairwise(bounds):  # even batches: no lone last node
+        # even batches (no lone last node) of node indices, each [nodes in batch]
+        parts = [order[int(start) : int(end)] for start, end in itertools.pairwise(bounds)]
+
+        def one(rows: Tensor) -> Tensor:
             check()
-            rows = order[int(start) : int(end)]
-            sub = params[rows]
+            sub = params[rows]  # [nodes in batch, n_params], a copy
             self._train(
                 sub, base[rows], _CheckedEpochs([p[rows] for p in plans], check), adam, poisoned
             )
-            params[rows] = sub
+            return sub
+
+        workers = self.workers if workers is None else workers
+        if workers <= 1 or len(parts) < 2:
+            for rows in parts:
+                params[rows] = one(rows)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="lab-batch") as pool:
+            for rows, trained in zip(parts, pool.map(one, parts), strict=True):
+                params[rows] = trained  # written by this thread only
 
     def _train(
         self, params: Tensor, base: Tensor, plans: list[Tensor], adam: AdamConfig, poisoned: bool
