@@ -38,8 +38,11 @@ lint: install
 	$(VENV)/bin/mypy --strict fl_engine app/game
 	$(VENV)/bin/mypy app bench
 
+# Two stages: the main suite, then the tests that start Flower runtimes (marker `flower_slow`,
+# tests/conftest.py; ~6.5 min on 2 cores, over the 5 min the Flower tests may add to the main suite).
 test: install install-flower browser lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not flower_slow"
+	$(PY) -m pytest -q -m flower_slow
 
 # Flower across hosts: SuperLink and SuperNodes in network namespaces (10.231.0.0/24, made and
 # removed by the test), TLS and node authentication, 3 rounds checked against the in-process run.

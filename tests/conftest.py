@@ -155,3 +155,24 @@ def live_server(game_models, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     database = tmp_path_factory.mktemp("live-server") / "games.sqlite3"
     with running_server(game_models, database=database) as base:
         yield base
+
+
+# Test modules that start Flower runtimes (Ray simulation, or a SuperLink and SuperNodes as
+# processes): 6.5 minutes together on 2 cores at load 2-6 (`pytest --durations=0`, issue 22), over
+# the 5 minutes the Flower tests may add to the main suite. They are marked `flower_slow`
+# (pyproject), deselected by `make test`'s main pytest call and run by it as a stage of their own
+# after the main suite. tests/test_flower_patches.py (no processes, seconds) stays in the main suite.
+FLOWER_SLOW = {
+    "test_flower_deployment.py",
+    "test_flower_families.py",
+    "test_flower_hosts.py",
+    "test_flower_participation.py",
+    "test_flower_simulation.py",
+    "test_lab_flower.py",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in FLOWER_SLOW:
+            item.add_marker(pytest.mark.flower_slow)
