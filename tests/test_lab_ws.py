@@ -182,13 +182,14 @@ def test_pause_step_resume(server: str) -> None:
             await _until(ws, "round")
             await ws.send(json.dumps({"type": "pause"}))
             paused = await _until(ws, "status")
-            await asyncio.sleep(0.3)
-            while True:  # the round under way when the pause came may still arrive
+            # a paused run holds no training slot once the round under way (however slow on a
+            # loaded machine) has ended; its frame, if any, was sent before the slot was let go
+            at_rest = await _idle(server)
+            while True:
                 try:
                     paused.append(json.loads(await asyncio.wait_for(ws.recv(), 0.3)))
                 except TimeoutError:
                     break
-            at_rest = await _idle(server)  # a paused run holds no training slot
             await ws.send(json.dumps({"type": "step"}))
             stepped = [await _recv(ws)]
             await _silent(ws, 0.5)
