@@ -168,32 +168,3 @@ def number(value: object) -> float:
 
 def _gone(reply: Message) -> bool:
     return reply.has_error() and reply.error.code in GONE
-
-
-def run_rounds(
-    strategy: SeededFedAvg,
-    grid: Grid,
-    context: Context,
-    initial: ArrayRecord,
-    evaluate: EvaluateFn,
-) -> ArrayRecord:
-    """Every round on `grid`; the final global model."""
-    settings = strategy.settings
-    if settings.secure_aggregation:
-        from fl_engine.flower.secure import run_secagg_rounds
-
-        return run_secagg_rounds(strategy, grid, context, initial, evaluate)
-    runner: Any = strategy
-    if settings.dp_noise > 0:
-        from fl_engine.flower.privacy import ProjectDPFixedClipping
-
-        runner = ProjectDPFixedClipping(strategy)
-    result = runner.start(
-        grid=grid,
-        initial_arrays=initial,
-        num_rounds=settings.rounds,
-        timeout=settings.round_timeout,
-        evaluate_fn=evaluate,
-    )
-    arrays: ArrayRecord = result.arrays
-    return arrays

@@ -23,7 +23,8 @@ from fl_engine.flower import outputs
 from fl_engine.flower.family_apps import family_server
 from fl_engine.flower.patches import fast_replies
 from fl_engine.flower.records import from_record, to_record
-from fl_engine.flower.seeded import SeededFedAvg, run_rounds
+from fl_engine.flower.run_rounds import run_rounds
+from fl_engine.flower.seeded import SeededFedAvg
 from fl_engine.flower.settings import RunSettings
 from fl_engine.flower.task import initial_params, load_federation
 from fl_engine.metrics import late_life_rmse, rmse
