@@ -76,6 +76,7 @@ class GameRegistry:
         self._clients: Counter[str] = Counter()
         self._loading: dict[str, asyncio.Lock] = {}
         self._saver: asyncio.Task[None] | None = None
+        self._saving = asyncio.Lock()  # one save at a time: see `_save`
         self.faults = SaveFaults(settings.save_interval_s)
         self.kept = KeptDeployments()  # lab models of games out of memory (nobody watching)
 
@@ -233,6 +234,13 @@ class GameRegistry:
                         self._forget(game)
 
     async def _save(self, games: Sequence[LiveGame]) -> None:
+        # One at a time: a game's marks are set before the write and put back when it fails, so
+        # two overlapping saves of one game (the periodic one and a closing tab's) that both
+        # failed left the second's marks, and the game counted as saved when it was not.
+        async with self._saving:
+            await self._save_now(games)
+
+    async def _save_now(self, games: Sequence[LiveGame]) -> None:
         if self.store is None or not games:
             return
         records = []

@@ -1,0 +1,45 @@
+"""Two saves of one game at once that both fail (issue 20's full disk, seen in CI): the game must
+still count as unsaved, so the next save tries again and a stop says it was lost. Real registry,
+real SQLite store on a real full tmpfs (root only: a skip that says why elsewhere)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from servers import play
+from test_storage_faults import fill, tmpfs
+
+from app.game.decisions import DecisionTables
+from app.web.registry import GameRegistry
+from app.web.settings import Settings
+from app.web.store import AsyncGameStore, StoreError
+
+
+def test_two_failing_saves_of_one_game_at_once_leave_it_unsaved(
+    game_models: Any, tmp_path: Path
+) -> None:
+    with tmpfs(tmp_path / "disk", "8m") as disk:
+        settings = Settings(database=disk / "games.sqlite3", save_interval_s=60.0)
+        pool = list(game_models.traces)
+
+        async def scenario() -> list[BaseException | None]:
+            store = await AsyncGameStore.open(settings.database)
+            registry = GameRegistry(settings, pool, DecisionTables(pool, settings.game), store)
+            game = registry._new_game()
+            game.session.advance(5)  # moves that are in memory only
+            fill(disk)
+            try:
+                # The periodic save and a closing tab's save, overlapping on a full disk.
+                outcomes = await asyncio.gather(
+                    registry._save([game]), registry._save([game]), return_exceptions=True
+                )
+                assert game.saved_version != game.session.version, "counted as saved"
+                assert [g.session_id for g in registry.games.values()] == [game.session_id]
+                return outcomes
+            finally:
+                await store.aclose()
+
+        outcomes = play(scenario)
+    assert all(isinstance(o, StoreError) for o in outcomes), outcomes
