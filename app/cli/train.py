@@ -272,9 +272,7 @@ def train_game_models(
     With the defaults it regenerates the models shipped in data/models (they spare the first serve ~45 s of training); it always trains, even where OUT already has them.
     """
     from app.bridge import MODEL_FAMILIES, models_dir
-    from app.cli.train_family import check_runtime, train_models
-    from app.reporting import stage_progress
-    from fl_engine.data import DataError, load_runs, resolve_data_dir
+    from app.cli.train_family import train_models
     from fl_engine.factory_models import FactoryModelsConfig, save_factory_models
 
     if model not in MODEL_FAMILIES:
@@ -284,14 +282,7 @@ def train_game_models(
     check_choice("--calibration", calibration, CALIBRATIONS)
     method = calibration or "in-sample"
     config = FactoryModelsConfig(seed=seed, model=model, calibration=method)
-    check_runtime(runtime, config)
-    try:
-        data_path = resolve_data_dir(data_dir)
-        runs = load_runs(data_path)
-    except DataError as exc:
-        fail(str(exc))
-    with stage_progress(console) as report:
-        models = train_models(runs, config, runtime, data_path, report)
+    models = train_models(data_dir, config, runtime)
     folder = models_dir(out, model, seed, method)
     save_factory_models(models, folder)
     seconds = models.metrics["seconds"]

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from app.cli.common import console, fail, first_error
 
 if TYPE_CHECKING:
-    from fl_engine.data import Runs
     from fl_engine.factory_federation import FederationRunner
     from fl_engine.factory_models import FactoryModels, FactoryModelsConfig
 
@@ -67,14 +66,21 @@ def factory_runner(runtime: str, data_path: Path) -> Iterator[FederationRunner |
         shutil.rmtree(out, ignore_errors=True)
 
 
-def train_models(
-    runs: Runs, config: FactoryModelsConfig, runtime: str, data_path: Path, report: Any
-) -> FactoryModels:
-    """`train_factory_models` on `runtime`; a failure on Flower is one line."""
+def train_models(data_dir: Path | None, config: FactoryModelsConfig, runtime: str) -> FactoryModels:
+    """`train_factory_models` on `runtime` with progress on the console: the runtime checked and
+    the data loaded first; a bad data folder or a failure on Flower is one line."""
+    from app.reporting import stage_progress
+    from fl_engine.data import DataError, load_runs, resolve_data_dir
     from fl_engine.factory_models import train_factory_models
 
+    check_runtime(runtime, config)
     try:
-        with factory_runner(runtime, data_path) as runner:
+        data_path = resolve_data_dir(data_dir)
+        runs = load_runs(data_path)
+    except DataError as exc:
+        fail(str(exc))
+    try:
+        with stage_progress(console) as report, factory_runner(runtime, data_path) as runner:
             return train_factory_models(runs, config, report, federation=runner)
     except (ValueError, RuntimeError, TimeoutError, OSError) as exc:
         if runtime == "inprocess":
@@ -119,22 +125,13 @@ def train_family(
     epochs, trainer), metrics.json (with `runtime`) and the model files in OUT."""
     from pydantic import ValidationError
 
-    from app.reporting import stage_progress
-    from fl_engine.data import DataError, load_runs, resolve_data_dir
     from fl_engine.factory_models import FactoryModelsConfig, save_factory_models
 
     try:
         config = FactoryModelsConfig(seed=seed, model=model, **settings)
     except ValidationError as exc:
         fail(f"invalid training settings: {first_error(exc)}")
-    check_runtime(runtime, config)
-    try:
-        data_path = resolve_data_dir(data_dir)
-        runs = load_runs(data_path)
-    except DataError as exc:
-        fail(str(exc))
-    with stage_progress(console) as report:
-        models = train_models(runs, config, runtime, data_path, report)
+    models = train_models(data_dir, config, runtime)
     out.mkdir(parents=True, exist_ok=True)
     save_factory_models(models, out)
     (out / "metrics.json").write_text(json.dumps(models.metrics, indent=1))
