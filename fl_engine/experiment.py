@@ -211,6 +211,37 @@ def federate_in_process(inp: FederatedInputs) -> FederatedStage:
     )
 
 
+def federated_inputs(
+    data: ProtocolData, cfg: ExperimentConfig, tick: Progress | None = None
+) -> tuple[FederatedInputs, list[IndexArray], list[str]]:
+    """What `cfg`'s federated stage is given, with the partition (engines per node) and the
+    behaviours' names the result reports. Built in this one place, so that another runtime or a
+    test gets exactly the stage `run_experiment` runs."""
+    mlp = MLPConfig(n_features=data.n_features, hidden=cfg.hidden)
+    partition = PARTITIONS[cfg.partition](
+        data.train_engines, data.engine_groups(), cfg.n_nodes, np.random.default_rng(cfg.seed)
+    )
+    nodes = NodeData.from_rows(data.x, data.y, [data.rows_of(p) for p in partition])
+    fed_cfg = FederatedConfig(
+        local_epochs=cfg.local_epochs,
+        batch_size=cfg.batch_size,
+        sample_fraction=cfg.sample_fraction,
+        trainer=cfg.trainer,
+        adam=AdamConfig(lr=cfg.lr),
+    )
+    behaviours, names = _behaviours(cfg)
+    test_rows = data.rows_of(data.test_engines)
+    init = init_params(mlp, cfg.seed)
+    inputs = FederatedInputs(
+        cfg, data, mlp, nodes, init, fed_cfg, behaviours, test_rows, tick or _no_progress
+    )
+    return inputs, partition, names
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
 def run_experiment(
     runs: Runs,
     cfg: ExperimentConfig,
@@ -218,13 +249,13 @@ def run_experiment(
     federated: FederatedRunner | None = None,
 ) -> ExperimentResult:
     """The FF09 experiment; `federated` runs the federated stage (default: in process)."""
-    tick = progress or (lambda stage, done, total: None)
+    tick = progress or _no_progress
     seconds: dict[str, float] = {}
     data = prepare_protocol(runs, cfg.seed, cfg.n_test_engines, cfg.cycle_input)
-    mlp = MLPConfig(n_features=data.n_features, hidden=cfg.hidden)
-    init = init_params(mlp, cfg.seed)
+    inputs, partition, names = federated_inputs(data, cfg, tick)
+    mlp, init, nodes, fed_cfg = inputs.mlp, inputs.init, inputs.nodes, inputs.fed_cfg
     generator = torch.Generator().manual_seed(cfg.seed)
-    test_rows = data.rows_of(data.test_engines)
+    test_rows = inputs.test_rows
     scores: dict[str, ModelScores] = {}
 
     # Naive: the median life of the training engines.
@@ -237,10 +268,6 @@ def run_experiment(
     naive_pred, naive_life = naive_prediction(lives, data.runs.cycle[test_rows])
     scores["naive"] = score(data, naive_pred, test_rows)
 
-    partition = PARTITIONS[cfg.partition](
-        data.train_engines, data.engine_groups(), cfg.n_nodes, np.random.default_rng(cfg.seed)
-    )
-    nodes = NodeData.from_rows(data.x, data.y, [data.rows_of(p) for p in partition])
     t0 = time.perf_counter()
     tick("centralized", 0, 1)
     everything = NodeData.from_rows(data.x, data.y, [data.rows_of(data.train_engines)])
@@ -248,18 +275,8 @@ def run_experiment(
     tick("centralized", 1, 1)
     seconds["centralized"] = time.perf_counter() - t0
 
-    fed_cfg = FederatedConfig(
-        local_epochs=cfg.local_epochs,
-        batch_size=cfg.batch_size,
-        sample_fraction=cfg.sample_fraction,
-        trainer=cfg.trainer,
-        adam=AdamConfig(lr=cfg.lr),
-    )
-    behaviours, names = _behaviours(cfg)
     t0 = time.perf_counter()
-    stage = (federated or federate_in_process)(
-        FederatedInputs(cfg, data, mlp, nodes, init, fed_cfg, behaviours, test_rows, tick)
-    )
+    stage = (federated or federate_in_process)(inputs)
     seconds["federated"] = time.perf_counter() - t0
     reports, curve = stage.reports, stage.curve
     params["federated"] = stage.global_params.clone()

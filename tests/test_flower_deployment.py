@@ -10,7 +10,6 @@ Real processes and real data; skipped where Flower is not installed (`pip instal
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ import pytest
 
 pytest.importorskip("flwr")
 
-import psutil  # type: ignore[import-untyped]
 import torch
+from flower_runs import leftovers, run_killing_after_round_1
 
 from fl_engine.data import Runs
 from fl_engine.experiment import ExperimentConfig, ExperimentResult, run_experiment
@@ -35,19 +34,6 @@ from fl_engine.flower.stage import FlowerStage
 # 5 rounds, not 10: the in-process reference plus 10 deployed rounds took 264 s on the 2 busy
 # cores here (the file must stay under ~4 minutes); 10 rounds matched to 1e-4 when run once.
 NODES, ROUNDS = 4, 5
-
-
-def _leftovers(root: Path) -> list[str]:
-    """Processes anywhere on the machine that belong to the deployment under `root`."""
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "environ"]):
-        try:
-            env = proc.info["environ"] or {}
-            if str(env.get("FLWR_HOME", "")).startswith(str(root)):
-                found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])}")
-        except (psutil.Error, KeyError):
-            continue
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +71,7 @@ def test_deployment_leaves_no_process_behind(
     # SuperLink, its SuperExec and ServerApp, and per node a SuperNode and an executor.
     assert len(seen) >= 1 + 2 * NODES
     assert deployment.alive_pids() == []
-    assert _leftovers(deployment.cluster.root) == []
+    assert leftovers(deployment.cluster.root) == []
 
 
 @pytest.mark.skipif(
@@ -99,19 +85,9 @@ def test_a_killed_supernode_is_dropped_and_the_run_completes(
     spec = FlowerSpec(
         seed=0, nodes=nodes, rounds=rounds, data_dir=data_dir, out_dir=tmp_path / "out"
     )
-    records: list[dict[str, Any]] = []
-    with Deployment(spec, round_timeout_s=20.0, min_nodes=2) as deployment:
-        deployment.start()
-        deployment.submit()
-        t0 = time.monotonic()
-        for record in deployment.rounds(timeout_s=240):
-            records.append(record)
-            if record["round"] == 1:
-                deployment.kill_node(victim)
-        outcome = deployment.outcome(None)
-        assert time.monotonic() - t0 < 240
+    records, outcome, deployment = run_killing_after_round_1(spec, victim)
     assert deployment.alive_pids() == []
-    assert _leftovers(deployment.cluster.root) == []
+    assert leftovers(deployment.cluster.root) == []
     assert [r["round"] for r in records] == list(range(1, rounds + 1))
     assert records[0]["dropped"] == []
     # Killed after round 1's record: round 2 normally misses it, but on a loaded machine the node
@@ -135,4 +111,4 @@ def test_ctrl_c_stops_every_process(data_dir: Path, tmp_path: Path) -> None:
         run_deployment_runtime(spec, interrupt, on_started=started.append)
     (deployment,) = started
     assert deployment.alive_pids() == []
-    assert _leftovers(deployment.cluster.root) == []
+    assert leftovers(deployment.cluster.root) == []

@@ -31,8 +31,8 @@ import pytest
 
 pytest.importorskip("flwr")
 
-import psutil  # type: ignore[import-untyped]
 import torch
+from flower_runs import leftovers
 
 from fl_engine.data import Runs
 from fl_engine.experiment import (
@@ -78,19 +78,6 @@ class Across:
     pids_left_inside: dict[str, list[int]] = field(default_factory=dict)
     namespaces_left: list[str] = field(default_factory=list)
     link_log: str = ""
-
-
-def _leftovers(root: Path) -> list[str]:
-    """Processes anywhere on the machine that belong to the deployment under `root`."""
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "environ"]):
-        try:
-            env = proc.info["environ"] or {}
-            if str(env.get("FLWR_HOME", "")).startswith(str(root)):
-                found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])}")
-        except (psutil.Error, KeyError):
-            continue
-    return found
 
 
 def _run(runs: Runs, data_dir: Path, folder: Path, net: netns.Network, got: Across) -> None:
@@ -211,5 +198,5 @@ def test_no_process_namespace_or_interface_is_left(across: Across) -> None:
     assert deployment is not None
     assert across.pids_left_inside == {}
     assert deployment.alive_pids() == []
-    assert _leftovers(deployment.cluster.root) == []
+    assert leftovers(deployment.cluster.root) == []
     assert across.namespaces_left == []

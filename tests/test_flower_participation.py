@@ -9,7 +9,6 @@ Three Flower runs in all (two simulations, one deployment), each reused by sever
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from dp_accounting import dp_event
 from dp_accounting.rdp import rdp_privacy_accountant as rdp
+from flower_runs import run_killing_after_round_1
 
 from app.cli.train_flower import flower_summary
 from fl_engine.data import Runs
@@ -33,9 +33,9 @@ from fl_engine.experiment import (
     Federation,
     _behaviours,
     federate_in_process,
+    federated_inputs,
 )
 from fl_engine.features import prepare_protocol
-from fl_engine.flower.deployment import Deployment
 from fl_engine.flower.participation import round_plans
 from fl_engine.flower.settings import RunSettings
 from fl_engine.flower.simulation import run_simulation_runtime
@@ -43,9 +43,8 @@ from fl_engine.flower.spec import FlowerOutcome, FlowerSpec
 from fl_engine.flower.stage import FlowerStage, simulation_runtime
 from fl_engine.lab.config import LabConfig
 from fl_engine.lab.server_round import RoundServer
-from fl_engine.local_training import AdamConfig, NodeData
+from fl_engine.local_training import NodeData
 from fl_engine.model import MLPConfig, init_params
-from fl_engine.partition import PARTITIONS
 
 # 5 nodes: non-participant 0, node failing from round 2 (index 1), half of the rest sampled:
 # 2 of 4 in round 1, 2 of 3 after (SecAgg+ needs 2 a round)
@@ -53,20 +52,9 @@ SAMPLED = {"n_nodes": 5, "rounds": 3, "sample_fraction": 0.5, "n_failed": 1, "fa
 
 
 def _inputs(runs: Runs, cfg: ExperimentConfig) -> FederatedInputs:
-    """The federated stage's inputs exactly as run_experiment builds them."""
+    """The federated stage's inputs, built by the code `run_experiment` uses."""
     data = prepare_protocol(runs, cfg.seed, cfg.n_test_engines, cfg.cycle_input)
-    mlp = MLPConfig(n_features=data.n_features, hidden=cfg.hidden)
-    partition = PARTITIONS[cfg.partition](
-        data.train_engines, data.engine_groups(), cfg.n_nodes, np.random.default_rng(cfg.seed)
-    )
-    nodes = NodeData.from_rows(data.x, data.y, [data.rows_of(p) for p in partition])
-    fed_cfg = FederatedConfig(
-        batch_size=cfg.batch_size, sample_fraction=cfg.sample_fraction, adam=AdamConfig(lr=cfg.lr)
-    )
-    return FederatedInputs(
-        cfg, data, mlp, nodes, init_params(mlp, cfg.seed), fed_cfg, _behaviours(cfg)[0],
-        data.rows_of(data.test_engines), lambda stage, done, total: None,
-    )  # fmt: skip
+    return federated_inputs(data, cfg)[0]
 
 
 def _statuses(stage: FederatedStage) -> list[list[str]]:
@@ -190,17 +178,7 @@ def test_a_killed_supernode_is_reported_per_round(
                       out_dir=tmp_path / "out", sample_fraction=0.67)  # fmt: skip
     plans = round_plans(RunSettings.from_config(spec.to_run_config()))
     assert all(victim in p.sampled for p in plans[1:]), "pick a seed that samples the victim"
-    records: list[dict[str, Any]] = []
-    with Deployment(spec, round_timeout_s=20.0, min_nodes=2) as deployment:
-        deployment.start()
-        deployment.submit()
-        t0 = time.monotonic()
-        for record in deployment.rounds(timeout_s=240):
-            records.append(record)
-            if record["round"] == 1:
-                deployment.kill_node(victim)
-        outcome = deployment.outcome(None)
-        assert time.monotonic() - t0 < 240
+    records, outcome, deployment = run_killing_after_round_1(spec, victim)
     assert deployment.alive_pids() == []
     cfg = ExperimentConfig(seed=3, n_nodes=nodes, rounds=1, sample_fraction=0.67)
     one = federate_in_process(_inputs(runs, cfg))

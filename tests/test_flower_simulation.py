@@ -19,49 +19,28 @@ import pytest
 pytest.importorskip("flwr")
 pytest.importorskip("ray")
 
-import numpy as np
 import torch
 
 from fl_engine.artifacts import metrics_of
 from fl_engine.data import Runs
 from fl_engine.experiment import (
     ExperimentConfig,
-    FederatedConfig,
     FederatedInputs,
     FederatedStage,
-    _behaviours,
     federate_in_process,
+    federated_inputs,
     run_experiment,
 )
 from fl_engine.features import prepare_protocol
 from fl_engine.flower.stage import FlowerStage, simulation_runtime
-from fl_engine.local_training import AdamConfig, NodeData
-from fl_engine.model import MLPConfig, init_params
-from fl_engine.partition import PARTITIONS
 
 NODES, ROUNDS = 4, 10
 
 
 def _inputs(runs: Runs, cfg: ExperimentConfig) -> FederatedInputs:
-    """The federated stage's inputs exactly as run_experiment builds them."""
+    """The federated stage's inputs, built by the code `run_experiment` uses."""
     data = prepare_protocol(runs, cfg.seed, cfg.n_test_engines, cfg.cycle_input)
-    mlp = MLPConfig(n_features=data.n_features, hidden=cfg.hidden)
-    partition = PARTITIONS[cfg.partition](
-        data.train_engines, data.engine_groups(), cfg.n_nodes, np.random.default_rng(cfg.seed)
-    )
-    nodes = NodeData.from_rows(data.x, data.y, [data.rows_of(p) for p in partition])
-    fed_cfg = FederatedConfig(batch_size=cfg.batch_size, adam=AdamConfig(lr=cfg.lr))
-    return FederatedInputs(
-        cfg,
-        data,
-        mlp,
-        nodes,
-        init_params(mlp, cfg.seed),
-        fed_cfg,
-        _behaviours(cfg)[0],
-        data.rows_of(data.test_engines),
-        lambda stage, done, total: None,
-    )
+    return federated_inputs(data, cfg)[0]
 
 
 @pytest.fixture(scope="module")
