@@ -55,15 +55,16 @@ def cpu_seconds(procs: list[Any]) -> dict[int, float]:
     return out
 
 
+def _rss(proc: Any) -> int:
+    try:
+        return int(proc.memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
 def _tree_rss() -> int:
     me = psutil.Process()
-    total = 0
-    for proc in [me, *me.children(recursive=True)]:
-        try:
-            total += int(proc.memory_info().rss)
-        except psutil.Error:
-            continue
-    return total
+    return sum(_rss(p) for p in [me, *me.children(recursive=True)])
 
 
 def run_one(runtime: str, nodes: int, rounds: int, data_dir: Path) -> dict[str, Any]:
@@ -104,10 +105,13 @@ def run_one(runtime: str, nodes: int, rounds: int, data_dir: Path) -> dict[str, 
         deployments: list[Deployment] = []
 
         def on_round(_r: int, _rec: dict[str, Any]) -> None:
-            sample()
-            for d in deployments:
-                peak[0] = max(peak[0], d.rss_bytes() + psutil.Process().memory_info().rss)
-                cpu.append(cpu_seconds(d.cluster.procs.scan()))
+            if not deployments:  # the simulation: this process and its Ray workers
+                sample()
+            for d in deployments:  # one pass over /proc a round: the bench's own cost stays small
+                procs = d.cluster.procs.scan()
+                rss = sum(_rss(p) for p in procs) + psutil.Process().memory_info().rss
+                peak[0] = max(peak[0], rss)
+                cpu.append(cpu_seconds(procs))
 
         if runtime == "flower-simulation":
             sim = simulation_runtime()

@@ -29,10 +29,11 @@ def leftovers(root: Path) -> list[str]:
 
 
 def run_killing_after_round_1(
-    spec: FlowerSpec, victim: int
+    spec: FlowerSpec, victim: int, restart: bool = False
 ) -> tuple[list[dict[str, Any]], FlowerOutcome, Deployment]:
     """Deploy `spec`, kill SuperNode `victim` once round 1 is recorded, run to the end (a round
-    goes ahead with 2 nodes after 20 s); every round's record, the outcome, the deployment."""
+    goes ahead with 2 nodes after 20 s); with `restart`, start it again once a round reported it
+    dropped. Every round's record, the outcome, the deployment."""
     records: list[dict[str, Any]] = []
     with Deployment(spec, round_timeout_s=20.0, min_nodes=2) as deployment:
         deployment.start()
@@ -42,6 +43,9 @@ def run_killing_after_round_1(
             records.append(record)
             if record["round"] == 1:
                 deployment.kill_node(victim)
+            elif restart and record["dropped"] == [victim]:
+                deployment.restart_node(victim)
+                restart = False
         outcome = deployment.outcome(None)
         assert time.monotonic() - t0 < TIMEOUT_S
     return records, outcome, deployment

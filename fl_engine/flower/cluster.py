@@ -246,6 +246,13 @@ class LocalCluster:
         except (RuntimeError, subprocess.TimeoutExpired) as err:
             return f"(no run log: {err})"
 
+    def restart_node(self, index: int) -> None:
+        """Start SuperNode ``index`` again (after `kill_node`): a machine back after a crash.
+        It registers as a new node; the ServerApp reports its partition as ``joined``. A fresh
+        port: the old one may still be held by the dead node's connections."""
+        self.node_ports[index] = free_ports(1)[0]
+        self.start_node(index, self.node_configs[index])
+
     def kill_node(self, index: int) -> None:
         """SIGKILL SuperNode ``index`` and its executor (a crashed machine)."""
         self.procs.kill_tree(f"node{index}")

@@ -141,6 +141,8 @@ class Deployment:
             records = outputs.read_rounds(out)
             for record in records[seen:]:
                 yield with_dropped(record, self.spec.nodes)
+            if len(records) > seen:  # the run is alive: no need to ask (a `flwr ls` is ~1 CPU-s)
+                next_status = time.monotonic() + STATUS_EVERY_S
             seen = len(records)
             if (out / outputs.DONE_FILE).exists():
                 return
@@ -174,6 +176,10 @@ class Deployment:
     def kill_node(self, index: int) -> None:
         """SIGKILL SuperNode ``index`` and its executor."""
         self.cluster.kill_node(index)
+
+    def restart_node(self, index: int) -> None:
+        """Start SuperNode ``index`` (and its executor) again after ``kill_node``."""
+        self.cluster.restart_node(index)
 
     def stop(self) -> None:
         """Stop every process started for this deployment."""
