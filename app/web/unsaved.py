@@ -80,7 +80,8 @@ class UnsavedRecord:
     def _write(self) -> None:
         if self.path is None:
             return
-        lines = [f"{sid}\t{at:.0f}\t{cause}\n" for sid, (at, cause) in self.entries.items()]
+        # Milliseconds: a restart compares them with the last save, often under a second before.
+        lines = [f"{sid}\t{at:.3f}\t{cause}\n" for sid, (at, cause) in self.entries.items()]
         data = "".join(lines).encode()
         while len(data) >= RESERVE:  # the newest fit; the oldest entries are dropped
             lines.pop(0)
