@@ -1,16 +1,28 @@
-"""The Federation Lab's engine (docs/lab.md, section 2): `LabConfig` and `LabRun`."""
+"""The Federation Lab's engine (docs/lab.md, section 2): `LabConfig` and `LabRun`.
+
+`LabRun` (torch) is imported on first use: checking a lab's settings (`tycoon lab` refusing a
+bad flag, the web layer validating a form) should not cost torch's import, ~4 s here.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fl_engine.data import Runs
 from fl_engine.lab.config import LabConfig, LabConfigError, lab_config
-from fl_engine.lab.run import LabRun
 
 if TYPE_CHECKING:
+    from fl_engine.data import Runs
     from fl_engine.lab.flower_run import FlowerLabRun
+    from fl_engine.lab.run import LabRun
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LabRun":
+        from fl_engine.lab.run import LabRun
+
+        return LabRun
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def new_lab_run(
@@ -19,6 +31,8 @@ def new_lab_run(
     """The run for `config.runtime`: in this process, or on a Flower deployment (which needs the
     optional `flwr` package: ValueError saying how to install it when it is missing)."""
     if config.runtime == "inprocess":
+        from fl_engine.lab.run import LabRun
+
         return LabRun(runs, config, data_dir)
     try:
         import flwr  # noqa: F401
