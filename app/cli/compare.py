@@ -49,6 +49,8 @@ def compare(
     the same engines in the same order; profit is given as % of an oracle that maintains on the
     last cycle of every engine.
     """
+    check_choice("--decision", decision, DECISIONS)  # before the heavy imports: refused at once
+    check_choice("--calibration", calibration, CALIBRATIONS)
     from pydantic import ValidationError
 
     from app.bridge import MODEL_FAMILIES, game_models_for
@@ -57,8 +59,6 @@ def compare(
     from fl_engine.artifacts import ArtifactError
     from fl_engine.data import DataError, load_runs, resolve_data_dir
 
-    check_choice("--decision", decision, DECISIONS)
-    check_choice("--calibration", calibration, CALIBRATIONS)
     try:  # $TYCOON_* as `tycoon serve` reads them; the flags win
         server = Settings().with_decision(decision)
     except ValidationError as exc:

@@ -55,6 +55,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the dashboard at http://HOST:PORT (settings also come from TYCOON_* variables)."""
+    check_choice("--decision", decision, DECISIONS)  # before the heavy imports: refused at once
+    check_choice("--calibration", calibration, CALIBRATIONS)
     from pydantic import ValidationError
 
     from app.bridge import load_game_models
@@ -65,8 +67,6 @@ def serve(
     from fl_engine.artifacts import ArtifactError
     from fl_engine.data import DataError
 
-    check_choice("--decision", decision, DECISIONS)
-    check_choice("--calibration", calibration, CALIBRATIONS)
     given = {
         "host": host,
         "port": port,
