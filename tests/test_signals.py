@@ -150,19 +150,22 @@ def test_a_paused_flower_run_keeps_its_slot_and_dies_with_a_killed_server(
     assert len(flower) >= 5, running
 
 
-def test_a_dead_superlink_is_one_line_from_tycoon_train(tmp_path: Path) -> None:
+def _train_on_flower(tmp_path: Path, mark: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """`tycoon train --runtime flower-deployment` (2 nodes, 1 round) marked with `mark`, once
+    its ServerApp is up (mid-run); the process and the files of its stdout and stderr."""
     pytest.importorskip("flwr")
-    mark = uuid.uuid4().hex
     exe = shutil.which("tycoon", path=os.path.dirname(sys.executable))
     assert exe is not None, "the tycoon script is not installed next to this Python"
-    out = tmp_path / "out"
     # 1 round: the in-process models trained first (centralized: an epoch a round) stay short;
-    # the SuperLink dies while the ServerApp plays it (its start-up alone takes seconds)
+    # the ServerApp's start-up alone takes seconds, so the run is still under way when it is up
     command = [exe, "train", "--runtime", "flower-deployment", "--nodes", "2", "--rounds", "1"]
     stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with stdout.open("wb") as o, stderr.open("wb") as e:
         proc = subprocess.Popen(
-            [*command, "--out", str(out)], env={**os.environ, MARK: mark}, stdout=o, stderr=e
+            [*command, "--out", str(tmp_path / "out")],
+            env={**os.environ, MARK: mark},
+            stdout=o,
+            stderr=e,
         )
     try:
         give_up = time.monotonic() + 300.0
@@ -170,6 +173,17 @@ def test_a_dead_superlink_is_one_line_from_tycoon_train(tmp_path: Path) -> None:
             assert proc.poll() is None, stderr.read_text()
             assert time.monotonic() < give_up, "no Flower run in 300 s"
             time.sleep(0.2)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, stdout, stderr
+
+
+def test_a_dead_superlink_is_one_line_from_tycoon_train(tmp_path: Path) -> None:
+    mark = uuid.uuid4().hex
+    proc, stdout, stderr = _train_on_flower(tmp_path, mark)
+    try:
         (link,) = [p for p in _marked(mark) if "flower-superlink" in p]
         os.kill(int(link.split()[0]), signal.SIGKILL)
         code = proc.wait(timeout=120)
@@ -184,3 +198,29 @@ def test_a_dead_superlink_is_one_line_from_tycoon_train(tmp_path: Path) -> None:
     assert "Traceback" not in err and "Traceback" not in stdout.read_text()
     (line,) = err.strip().splitlines()
     assert line.startswith("error: the Flower SuperLink died (killed by SIGKILL); its log: "), line
+
+
+@pytest.mark.flower_slow  # the Flower stage of `make test`, as the other Flower runs
+def test_ctrl_c_to_tycoon_train_on_flower_stops_it_and_every_flower_process(
+    tmp_path: Path,
+) -> None:
+    """A real SIGINT (Ctrl-C) to `tycoon train` mid-run: it ends without a traceback, and its
+    SuperLink, SuperNodes, executors and the detached ServerApp are all gone."""
+    mark = uuid.uuid4().hex
+    proc, stdout, stderr = _train_on_flower(tmp_path, mark)
+    try:
+        assert len(_marked(mark)) >= 5  # SuperLink, 2 SuperNodes with executors, the ServerApp
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=STOPPED_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    took = _gone(mark)
+    err = stderr.read_text()
+    print(
+        f"tycoon train said: {err.strip()!r} (exit {code}); its processes gone {took:.1f} s after"
+    )
+    assert code == 130, "an interrupted run exits as Ctrl-C does (128 + SIGINT)"
+    assert "Traceback" not in err and "Traceback" not in stdout.read_text()
+    assert not (tmp_path / "out" / "metrics.json").exists()  # nothing half-written as a result

@@ -268,12 +268,14 @@ class GameRegistry:
             game.new_history = False
         try:
             await self.store.save_many(records, time.time())
-        except Exception as exc:
+        except BaseException as exc:  # cancelled too (a closing tab's save when the server
+            # stops): whether it was written is unknown, so it counts as not saved (seen in CI)
             for game, version, tick, new in marks:  # not saved: try again next time
                 game.saved_version = version
                 game.new_history = game.new_history or new  # (a reset may have come meanwhile)
                 game.saved_tick = None if game.new_history else tick
-            self.faults.failed(self.settings.database, _unsaved(games), exc)
+            if isinstance(exc, Exception):
+                self.faults.failed(self.settings.database, _unsaved(games), exc)
             raise
         self.faults.saved(games)
 
