@@ -211,7 +211,10 @@ def test_a_flood_of_commands_is_counted_in_full(served: Tycoon) -> None:
 
     played, dropped, errors = play(scenario)
     assert played + dropped == sent
-    assert 40 <= played < sent and all("too many commands" in e for e in errors)
+    # The bucket holds `command_burst` (40): the pause took one, so at least 39 steps play at once
+    # (more where it refilled meanwhile; CI once played exactly 39).
+    burst = Settings.model_fields["command_burst"].default
+    assert burst - 1 <= played < sent and all("too many commands" in e for e in errors)
 
 
 # ---------------------------------------------------------------- per-address and headers
